@@ -1,0 +1,169 @@
+import yargs, { type Argv } from 'yargs';
+import type { Args, CommandSpec, Io } from './command.js';
+import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js';
+import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
+import { command as version } from './version.js';
+
+/** The command table: every rkt command, in the order `rkt help` lists them. */
+export const COMMANDS: readonly CommandSpec[] = [version];
+
+/** Descriptions of the command groups (`rkt image …`). */
+const GROUPS: Readonly<Record<string, string>> = {
+  image: 'Operate on image(s) in the local store',
+};
+
+/**
+ * Split argv at the first `--` or `---`: yargs drops a bare `---` and would parse flags after `--`, so the
+ * tail goes to the command untouched.
+ */
+export function splitSeparators(argv: readonly string[]): { head: string[]; rest: string[] } {
+  const i = argv.findIndex((a) => a === '--' || a === '---');
+  return i < 0 ? { head: [...argv], rest: [] } : { head: argv.slice(0, i), rest: argv.slice(i) };
+}
+
+function globalFlags(y: Argv): Argv {
+  return y
+    .option('dir', { type: 'string', default: '/var/lib/rkt', describe: 'rkt data directory', global: true })
+    .option('system-config', { type: 'string', default: '/usr/lib/rkt', describe: 'system configuration directory', global: true })
+    .option('local-config', { type: 'string', default: '/etc/rkt', describe: 'local configuration directory', global: true })
+    .option('user-config', { type: 'string', describe: 'user configuration directory', global: true })
+    .option('insecure-options', {
+      type: 'string', global: true,
+      describe: 'comma-separated list of security checks to skip: none,image,tls,ondisk,http,pubkey,capabilities,paths,seccomp,all-fetch,all-run,all',
+    })
+    .option('trust-keys-from-https', { type: 'boolean', default: false, describe: 'automatically trust gpg keys fetched from https', global: true })
+    .option('debug', { type: 'boolean', default: false, describe: 'print out more debug information to stderr', global: true });
+}
+
+/** A flag given zero, one or several times, as a list of strings. */
+export function stringList(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+/** Names of the global flags, with and without their negated forms, for telling unknown flags apart. */
+const GLOBAL_FLAGS = ['dir', 'system-config', 'local-config', 'user-config', 'insecure-options', 'trust-keys-from-https', 'debug', 'help', 'h'];
+
+/**
+ * Turn yargs's "Unknown argument(s): x, y" into rkt's words: an unknown flag is named with its dashes, an
+ * unknown word where a command is expected is an unknown command.
+ */
+export function usageMessage(msg: string, head: readonly string[], commandWords: readonly string[]): string {
+  const m = /^Unknown arguments?: (.*)$/.exec(msg);
+  if (m === null) {
+    if (msg.startsWith('missing command')) {
+      const flag = head.find((t) => t.startsWith('-') && !GLOBAL_FLAGS.includes(t.replace(/^--?(no-)?/, '').replace(/=.*$/, '')));
+      if (flag !== undefined) return `unknown flag "${flag.replace(/=.*$/, '')}"`;
+    }
+    return msg;
+  }
+  const names = (m[1] ?? '').split(', ');
+  const first = names[0] ?? '';
+  const asFlag = head.find((t) => t.startsWith('-') && [first, `no-${first}`].includes(t.replace(/^--?/, '').replace(/=.*$/, '')));
+  if (asFlag !== undefined) return `unknown flag "${asFlag.replace(/=.*$/, '')}"`;
+  const firstWord = head.find((t) => !t.startsWith('-'));
+  if (firstWord === first && !commandWords.includes(first)) return `unknown command "${first}"`;
+  return `unexpected argument "${first}"`;
+}
+
+function toGlobals(a: Args): GlobalOptions {
+  return {
+    dir: String(a['dir']),
+    systemConfig: String(a['system-config']),
+    localConfig: String(a['local-config']),
+    userConfig: typeof a['user-config'] === 'string' ? a['user-config'] : undefined,
+    insecure: parseInsecureOptions(stringList(a['insecure-options'])),
+    trustKeysFromHttps: a['trust-keys-from-https'] === true,
+    debug: a['debug'] === true,
+  };
+}
+
+interface Chosen { spec: CommandSpec; args: Args }
+
+/** Build the parser for the whole table; parsing records which command was chosen instead of running it. */
+function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Argv {
+  const bind = (spec: CommandSpec, word: string) => ({
+    command: spec.operands === undefined ? word : `${word} ${spec.operands}`,
+    describe: spec.summary,
+    builder: (y: Argv) => (spec.flags ? spec.flags(y) : y).strict(),
+    handler: (args: Args) => { chosen.value = { spec, args }; },
+  });
+  let y = globalFlags(yargs(head)).group(GLOBAL_FLAGS.filter((f) => f !== 'h'), 'Global Flags:')
+    .scriptName('rkt')
+    .usage('rkt - the App Container runtime\n\nUsage: rkt [global flags] <command> [command flags]')
+    .version(false)
+    .help('help').alias('help', 'h')
+    .wrap(Math.min(110, (io.stdout as { columns?: number }).columns ?? 100))
+    .exitProcess(false)
+    .strict()
+    .demandCommand(1, 'missing command: see "rkt help"')
+    .recommendCommands()
+    .fail((msg: string | null, err: Error | undefined) => {
+      if (err instanceof RktError) throw err;
+      const words = COMMANDS.map((c) => c.path[0] ?? '').concat(Object.keys(GROUPS), ['help']);
+      throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad usage', head, words));
+    });
+  for (const spec of COMMANDS.filter((s) => s.path.length === 1)) {
+    y = y.command(bind(spec, spec.path[0] ?? ''));
+  }
+  for (const [group, describe] of Object.entries(GROUPS)) {
+    const members = COMMANDS.filter((s) => s.path.length === 2 && s.path[0] === group);
+    if (members.length === 0) continue;
+    y = y.command(group, describe, (g: Argv) => {
+      let gy = g.demandCommand(1, `missing ${group} subcommand: see "rkt ${group} --help"`).strict();
+      for (const spec of members) gy = gy.command(bind(spec, spec.path[1] ?? ''));
+      return gy;
+    });
+  }
+  // `rkt help [command...]` is `rkt [command...] --help`.
+  y = y.command('help [command..]', 'Help about any command', () => {}, () => {});
+  return y;
+}
+
+/** The text yargs would print for `rkt <words> --help`. */
+async function helpText(words: readonly string[], io: Io): Promise<string> {
+  const parser = buildParser([...words, '--help'], io, {});
+  let text = '';
+  await parser.parseAsync([...words, '--help'], {}, (_err: unknown, _argv: unknown, output: string) => { text = output; });
+  return text;
+}
+
+/**
+ * Run rkt with the given arguments (without `node` and the script). Returns the exit status; writes only to
+ * `io`. Never calls process.exit.
+ */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const { head, rest } = splitSeparators(argv);
+  const debug = head.includes('--debug') || head.includes('--debug=true');
+  try {
+    if (head[0] === 'help') {
+      io.stdout.write(await helpText(head.slice(1).filter((w) => !w.startsWith('-')), io));
+      io.stdout.write('\n');
+      return ExitCode.ok;
+    }
+    const chosen: { value?: Chosen } = {};
+    let helpOutput = '';
+    await buildParser(head, io, chosen).parseAsync(head, {}, (_err: unknown, _argv: unknown, output: string) => {
+      helpOutput = output;
+    });
+    if (chosen.value === undefined) {
+      // --help was asked for: yargs produced the text and no handler ran.
+      io.stdout.write(helpOutput + '\n');
+      return ExitCode.ok;
+    }
+    const { spec, args } = chosen.value;
+    const globals = toGlobals(args);
+    if (spec.needsRoot && process.getuid?.() !== 0) {
+      throw new RktError('ENOTROOT', `cannot run "rkt ${spec.path.join(' ')}": it needs root`, { hint: 'run it as root (e.g. with sudo)' });
+    }
+    return await spec.run(args, { globals, io, rest });
+  } catch (err) {
+    for (const line of formatError(err, debug)) io.stderr.write(line + '\n');
+    if (err instanceof UsageError) {
+      const words = head.filter((w) => !w.startsWith('-'));
+      const path = COMMANDS.find((c) => c.path.every((p, i) => words[i] === p))?.path ?? [];
+      io.stderr.write('\n' + (await helpText(path, io).catch(() => 'see "rkt help"')) + '\n');
+    }
+    return err instanceof RktError ? err.exitCode : ExitCode.failure;
+  }
+}

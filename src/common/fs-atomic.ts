@@ -1,0 +1,44 @@
+import { promises as fs, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** Flush a directory's entries (after a rename or create in it) to disk. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A fresh name beside `file` for a temporary that will be renamed over it. */
+export function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Write `data` to `file` crash-safely: write a temporary beside it, fsync it, rename it over `file`, fsync the
+ * directory. A reader sees the old content or the new, never a mix; a crash leaves at most a temporary.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = tempNameFor(file);
+  const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(path.dirname(file));
+}
