@@ -13,6 +13,8 @@ export interface CommandContext {
   readonly io: Io;
   /** Everything from the first `--` or `---` on, untouched by the flag parser (the separator included). */
   readonly rest: readonly string[];
+  /** Registers what to do when rkt is asked to stop (SIGTERM, SIGINT): given by the entry point. */
+  readonly onStop?: (handler: () => void) => void;
 }
 
 /** Parsed flags and positionals of one command, as yargs gives them. */
@@ -32,6 +34,11 @@ export interface CommandSpec {
   /** Longer text shown by `rkt help <command>`. */
   readonly description?: string;
   readonly needsRoot: boolean;
+  /**
+   * The command parses its own words (everything after its name reaches it in `ctx.rest`, untouched), as
+   * `rkt run` does for its per-image flags. Its `flags` then only document them for --help.
+   */
+  readonly rawArgs?: boolean;
   /** Declares the command's own flags. */
   readonly flags?: (y: Argv) => Argv;
   readonly run: (args: Args, ctx: CommandContext) => Promise<number>;

@@ -3,9 +3,29 @@ import type { Args, CommandSpec, Io } from './command.js';
 import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js';
 import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
 import { command as version } from './version.js';
+import { command as fetch } from './fetch.js';
+import { run, prepare } from './run.js';
+import { command as runPrepared } from './run-prepared.js';
+import { command as status } from './status.js';
+import { command as list } from './list.js';
+import { command as stop } from './stop.js';
+import { command as rm } from './rm.js';
+import { command as gc } from './gc.js';
+import { command as enter } from './enter.js';
+import { command as catManifest } from './cat-manifest.js';
+import { command as imageList } from './image/list.js';
+import { command as imageCatManifest } from './image/cat-manifest.js';
+import { command as imageRm } from './image/rm.js';
+import { command as imageExport } from './image/export.js';
+import { extract as imageExtract, render as imageRender } from './image/extract.js';
+import { command as imageVerify } from './image/verify.js';
+import { command as imageGc } from './image/gc.js';
 
 /** The command table: every rkt command, in the order `rkt help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [version];
+export const COMMANDS: readonly CommandSpec[] = [
+  catManifest, enter, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, version,
+  imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
+];
 
 /** Descriptions of the command groups (`rkt image …`). */
 const GROUPS: Readonly<Record<string, string>> = {
@@ -94,6 +114,7 @@ function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Argv {
     .version(false)
     .help('help').alias('help', 'h')
     .wrap(Math.min(110, (io.stdout as { columns?: number }).columns ?? 100))
+    .parserConfiguration({ 'boolean-negation': false })
     .exitProcess(false)
     .strict()
     .demandCommand(1, 'missing command: see "rkt help"')
@@ -101,7 +122,13 @@ function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Argv {
     .fail((msg: string | null, err: Error | undefined) => {
       if (err instanceof RktError) throw err;
       const words = COMMANDS.map((c) => c.path[0] ?? '').concat(Object.keys(GROUPS), ['help']);
-      throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad usage', head, words));
+      const text = msg ?? err?.message ?? 'bad usage';
+      if (text.startsWith('Not enough non-option arguments')) {
+        const typed = head.filter((w) => !w.startsWith('-'));
+        const spec = COMMANDS.find((c) => c.path.every((p, i) => typed[i] === p));
+        throw new UsageError(spec === undefined ? 'missing operand' : `missing operand: usage: rkt ${spec.path.join(' ')} ${spec.operands ?? ''}`.trimEnd());
+      }
+      throw new UsageError(usageMessage(text, head, words));
     });
   for (const spec of COMMANDS.filter((s) => s.path.length === 1)) {
     y = y.command(bind(spec, spec.path[0] ?? ''));
@@ -132,8 +159,25 @@ async function helpText(words: readonly string[], io: Io): Promise<string> {
  * Run rkt with the given arguments (without `node` and the script). Returns the exit status; writes only to
  * `io`. Never calls process.exit.
  */
-export async function main(argv: readonly string[], io: Io): Promise<number> {
-  const { head, rest } = splitSeparators(argv);
+/** Global flags that take a value in the next word when given without `=`. */
+const VALUE_FLAGS = new Set(['--dir', '--system-config', '--local-config', '--user-config', '--insecure-options']);
+
+/**
+ * For a command that parses its own words (`rawArgs`), split argv after the command's name: the flags before
+ * it go to yargs, everything after it to the command. Otherwise split at the first `--`/`---`.
+ */
+export function splitForCommand(argv: readonly string[]): { head: string[]; rest: string[] } {
+  let i = 0;
+  while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += VALUE_FLAGS.has(argv[i] ?? '') ? 2 : 1;
+  const word = argv[i];
+  if (COMMANDS.some((c) => c.rawArgs === true && c.path.length === 1 && c.path[0] === word)) {
+    return { head: argv.slice(0, i + 1), rest: argv.slice(i + 1) };
+  }
+  return splitSeparators(argv);
+}
+
+export async function main(argv: readonly string[], io: Io, onStop?: (handler: () => void) => void): Promise<number> {
+  const { head, rest } = splitForCommand(argv);
   const debug = head.includes('--debug') || head.includes('--debug=true');
   try {
     if (head[0] === 'help') {
@@ -152,11 +196,19 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return ExitCode.ok;
     }
     const { spec, args } = chosen.value;
+    if (spec.rawArgs === true) {
+      const dashdash = rest.indexOf('--');
+      const own = dashdash === -1 ? rest : rest.slice(0, dashdash);
+      if (own.includes('--help') || own.includes('-h')) {
+        io.stdout.write(await helpText(spec.path, io) + '\n');
+        return ExitCode.ok;
+      }
+    }
     const globals = toGlobals(args);
     if (spec.needsRoot && process.getuid?.() !== 0) {
       throw new RktError('ENOTROOT', `cannot run "rkt ${spec.path.join(' ')}": it needs root`, { hint: 'run it as root (e.g. with sudo)' });
     }
-    return await spec.run(args, { globals, io, rest });
+    return await spec.run(args, { globals, io, rest, ...(onStop !== undefined ? { onStop } : {}) });
   } catch (err) {
     for (const line of formatError(err, debug)) io.stderr.write(line + '\n');
     if (err instanceof UsageError) {

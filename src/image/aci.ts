@@ -20,6 +20,8 @@ export interface AciInfo {
   /** Size of the uncompressed tar in bytes. */
   readonly size: number;
   readonly entries: number;
+  /** Bytes of file content in the tree (what the rendered tree holds, before filesystem overhead). */
+  readonly contentBytes: number;
 }
 
 /**
@@ -113,6 +115,15 @@ export async function peek(input: Readable, n: number): Promise<{ head: Buffer; 
   return { head, stream };
 }
 
+/** Call `fn` once, on the first of `events` that `emitter` emits. */
+function settleOn(emitter: NodeJS.EventEmitter, events: readonly string[], fn: () => void): void {
+  const handler = () => {
+    for (const e of events) emitter.off(e, handler);
+    fn();
+  };
+  for (const e of events) emitter.on(e, handler);
+}
+
 export interface InspectOptions {
   /**
    * Receives the uncompressed tar, each chunk only after every header in it passed the layout checks: what
@@ -136,9 +147,11 @@ export async function inspectAciStream(input: Readable, what: string, options: I
   const checker = new AciLayoutChecker(what);
   const manifestParts: Buffer[] = [];
   let sawManifest = false;
+  let contentBytes = 0;
   const scanner = new TarScanner({
     onEntry: (h) => {
       const path = checker.check(h);
+      contentBytes += h.size;
       options.onEntry?.(path, h);
       if (path === 'manifest') { sawManifest = true; return true; }
       return false;
@@ -157,8 +170,10 @@ export async function inspectAciStream(input: Readable, what: string, options: I
         done(err as Error);
         return;
       }
-      if (sink === undefined || sink.write(chunk)) done();
-      else sink.once('drain', () => done());
+      // The sink (GNU tar) may stop reading once it has seen the end-of-archive blocks: a closed sink
+      // takes no more bytes, but the rest of the stream must still be hashed.
+      if (sink === undefined || sink.destroyed || sink.write(chunk)) done();
+      else settleOn(sink, ['drain', 'close', 'error'], () => done());
     },
     final(done) {
       try {
@@ -167,8 +182,11 @@ export async function inspectAciStream(input: Readable, what: string, options: I
         done(err as Error);
         return;
       }
-      if (sink === undefined) done();
-      else sink.end(() => done());
+      if (sink === undefined || sink.destroyed || sink.writableFinished) done();
+      else {
+        settleOn(sink, ['finish', 'close', 'error'], () => done());
+        sink.end();
+      }
     },
   });
   try {
@@ -193,7 +211,7 @@ export async function inspectAciStream(input: Readable, what: string, options: I
     if (err instanceof RktError) throw new RktError(err.code, `${what}: ${err.message}`, { cause: err });
     throw err;
   }
-  return { imageId: `sha512-${hash.digest('hex')}`, manifest, manifestBytes, compression, size: bytes, entries: checker.entries };
+  return { imageId: `sha512-${hash.digest('hex')}`, manifest, manifestBytes, compression, size: bytes, entries: checker.entries, contentBytes };
 }
 
 /** inspectAciStream over a file; a missing or unreadable file is an RktError naming it. */

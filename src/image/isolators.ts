@@ -12,6 +12,7 @@ import {
   readList,
   readString,
   show,
+  withoutUndefined,
   type Field,
   type JsonValue,
   type Reader,
@@ -115,7 +116,7 @@ const readRequestLimit: Reader<ResourceRequestLimit> = (value, at) => {
   const request = o.optional('request', readQuantity);
   const limit = o.optional('limit', readQuantity);
   if (request === undefined && limit === undefined) at.fail('expected a "request" or a "limit", found neither');
-  return { ...(request !== undefined && { request }), ...(limit !== undefined && { limit }) };
+  return withoutUndefined({ request, limit });
 };
 
 const readDeviceLimit: Reader<ResourceDeviceLimit> = (value, at) => {
@@ -156,7 +157,7 @@ const readSeccompSet: Reader<SeccompSet> = (value, at) => {
     const s = readString(v, errnoAt);
     return ERRNO.test(s) ? s : errnoAt.fail(`${show(s)} is not an errno name such as "EPERM"`);
   });
-  return { set, ...(errno !== undefined && { errno }) };
+  return withoutUndefined({ set, errno });
 };
 
 const VALUE_READERS: { readonly [N in KnownIsolatorName]: Reader<KnownIsolatorValues[N]> } = {
@@ -188,7 +189,10 @@ export function isKnownIsolator(isolator: Isolator): isolator is KnownIsolator {
 }
 
 /** The value of the first isolator named `name` in a validated list, or undefined. */
-export function findIsolator<N extends KnownIsolatorName>(isolators: readonly Isolator[], name: N): KnownIsolatorValues[N] | undefined {
+export function findIsolator<N extends KnownIsolatorName>(
+  isolators: readonly Isolator[],
+  name: N,
+): KnownIsolatorValues[N] | undefined {
   const found = isolators.find((i) => i.name === name);
   return found === undefined ? undefined : (found.value as KnownIsolatorValues[N]);
 }
@@ -223,7 +227,9 @@ export const readIsolators: Reader<readonly Isolator[]> = (value, at) => {
   for (const [a, b] of EXCLUSIVE) {
     const ia = firstIndex.get(a);
     const ib = firstIndex.get(b);
-    if (ia !== undefined && ib !== undefined) nameAt(Math.max(ia, ib)).fail(`${show(ia > ib ? a : b)} cannot be combined with ${show(ia > ib ? b : a)}`);
+    if (ia === undefined || ib === undefined) continue;
+    const [earlier, later] = ia < ib ? [a, b] : [b, a];
+    nameAt(Math.max(ia, ib)).fail(`${show(later)} cannot be combined with ${show(earlier)}`);
   }
   return isolators;
 };
@@ -238,7 +244,7 @@ function valueToJson(isolator: Isolator): JsonValue {
   switch (isolator.name) {
     case 'resource/cpu':
     case 'resource/memory':
-      return withoutUndefined({ request: isolator.value.request, limit: isolator.value.limit });
+      return compactJson({ request: isolator.value.request, limit: isolator.value.limit });
     case 'resource/block-bandwidth':
     case 'resource/block-iops':
     case 'resource/network-bandwidth':
@@ -248,7 +254,7 @@ function valueToJson(isolator: Isolator): JsonValue {
       return { set: isolator.value.set };
     case 'os/linux/seccomp-remove-set':
     case 'os/linux/seccomp-retain-set':
-      return withoutUndefined({ set: isolator.value.set, errno: isolator.value.errno });
+      return compactJson({ set: isolator.value.set, errno: isolator.value.errno });
     case 'os/linux/no-new-privileges':
     case 'os/linux/oom-score-adj':
     case 'os/linux/cpu-shares':
@@ -256,6 +262,6 @@ function valueToJson(isolator: Isolator): JsonValue {
   }
 }
 
-function withoutUndefined(o: Readonly<Record<string, JsonValue | undefined>>): JsonValue {
-  return Object.fromEntries(Object.entries(o).filter((e): e is [string, JsonValue] => e[1] !== undefined));
+function compactJson(o: Readonly<Record<string, JsonValue | undefined>>): JsonValue {
+  return withoutUndefined(o) as JsonValue;
 }

@@ -4,7 +4,7 @@
  */
 import { endianness } from 'node:os';
 import { RktError } from '../common/errors.js';
-import { assertUnique, ObjectReader, readAcIdentifier, readList, readString, show, type Reader } from './names.js';
+import { ObjectReader, readAcIdentifier, readNamedList, readString, show, type Reader } from './names.js';
 
 export interface Label {
   readonly name: string;
@@ -36,8 +36,7 @@ const readLabel: Reader<Label> = (value, at) => {
  * valid for that `os` and never given without it; `version` is not empty.
  */
 export const readLabels: Reader<readonly Label[]> = (value, at) => {
-  const labels = readList(readLabel)(value, at);
-  assertUnique(labels, (l) => l.name, (i) => at.index(i).key('name'), 'label');
+  const labels = readNamedList(readLabel, 'label')(value, at);
   const find = (name: string) => {
     const index = labels.findIndex((l) => l.name === name);
     const label = labels[index];
@@ -47,7 +46,8 @@ export const readLabels: Reader<readonly Label[]> = (value, at) => {
   const arch = find('arch');
   const version = find('version');
   if (os !== undefined && !isValidOsArch(os.value)) {
-    os.at.key('value').fail(`${show(os.value)} is not a supported os (supported: ${Object.keys(VALID_OS_ARCH).join(', ')})`);
+    const supported = Object.keys(VALID_OS_ARCH).join(', ');
+    os.at.key('value').fail(`${show(os.value)} is not a supported os (supported: ${supported})`);
   }
   if (arch !== undefined && os === undefined) arch.at.key('name').fail('"arch" is given without an "os" label');
   if (arch !== undefined && os !== undefined && !isValidOsArch(os.value, arch.value)) {
@@ -95,7 +95,7 @@ export function appcOsArch(platform: string, arch: string, cpu: CpuDetails): OsA
   return appcArch !== undefined && isValidOsArch(platform, appcArch) ? { os: platform, arch: appcArch } : undefined;
 }
 
-/** This machine's os/arch in appc's spelling, the default `os` and `arch` labels; throws EUNSUPPORTED if it has none. */
+/** This machine's os/arch in appc's spelling (the default `os` and `arch` labels); throws EUNSUPPORTED if none. */
 export function defaultOsArch(): OsArch {
   const variables: Readonly<Record<string, unknown>> = process.config.variables;
   const armVersion = variables['arm_version'];
@@ -104,7 +104,8 @@ export function defaultOsArch(): OsArch {
     endianness: endianness(),
   });
   if (found === undefined) {
-    throw new RktError('EUNSUPPORTED', `this machine (${process.platform}/${process.arch}) has no appc os/arch label pair`);
+    const machine = `${process.platform}/${process.arch}`;
+    throw new RktError('EUNSUPPORTED', `this machine (${machine}) has no os/arch pair in appc's validity table`);
   }
   return found;
 }

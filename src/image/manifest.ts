@@ -3,10 +3,10 @@
  * error naming the field (`invalid image manifest: app.exec[0]: "bin/sh" is not an absolute path`), and written
  * back as canonical JSON. Unknown keys are ignored, as appc asks for forward compatibility.
  */
+import { isErrno } from '../common/errors.js';
 import { isolatorToJson, readIsolators, type Isolator } from './isolators.js';
 import { readLabels, type Label } from './labels.js';
 import {
-  assertUnique,
   Field,
   isEnvironmentName,
   ObjectReader,
@@ -17,11 +17,13 @@ import {
   readImageId,
   readInteger,
   readList,
+  readNamedList,
   readNonEmptyString,
   readOneOf,
   readString,
   readStringMap,
   show,
+  withoutUndefined,
   type JsonValue,
   type Reader,
 } from './names.js';
@@ -95,9 +97,9 @@ export interface ImageManifest {
 
 const NUMBER = '(?:0|[1-9][0-9]*)';
 const PRERELEASE_PART = '(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)';
-const SEMVER = new RegExp(
-  `^${NUMBER}\\.${NUMBER}\\.${NUMBER}(?:-${PRERELEASE_PART}(?:\\.${PRERELEASE_PART})*)?(?:\\+[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?$`,
-);
+const PRERELEASE = `-${PRERELEASE_PART}(?:\\.${PRERELEASE_PART})*`;
+const BUILD = '\\+[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*';
+const SEMVER = new RegExp(`^${NUMBER}\\.${NUMBER}\\.${NUMBER}(?:${PRERELEASE})?(?:${BUILD})?$`);
 
 /** True if `s` is a SemVer 2.0.0 version such as `0.8.11` or `1.0.0-rc.1+build.5`. */
 export function isSemver(s: string): boolean {
@@ -148,12 +150,11 @@ const readEnvironmentVariable: Reader<EnvironmentVariable> = (value, at) => {
 
 const readMountPoint: Reader<MountPoint> = (value, at) => {
   const o = ObjectReader.of(value, at);
-  const readOnly = o.optional('readOnly', readBoolean);
-  return {
+  return withoutUndefined({
     name: o.required('name', readAcName),
     path: o.required('path', readAbsolutePath),
-    ...(readOnly !== undefined && { readOnly }),
-  };
+    readOnly: o.optional('readOnly', readBoolean),
+  });
 };
 
 /** Reads a port of an app (or a pod's `podPort`): name, tcp/udp, 1..65535, and a count that stays in range. */
@@ -165,35 +166,28 @@ export const readPort: Reader<Port> = (value, at) => {
   const count = o.optional('count', readInteger(1)) ?? 1;
   if (port + count - 1 > 65535) at.key('count').fail(`${count} ports from ${port} go past port 65535`);
   const socketActivated = o.optional('socketActivated', readBoolean);
-  return { name, protocol, port, count, ...(socketActivated !== undefined && { socketActivated }) };
+  return withoutUndefined({ name, protocol, port, count, socketActivated });
 };
 
 /** Reads an `app` object, of an image manifest or of a pod manifest's app, with all of appc's rules. */
 export const readApp: Reader<App> = (value, at) => {
   const o = ObjectReader.of(value, at);
-  const exec = o.optional('exec', readExecList) ?? [];
+  const exec = o.list('exec', readExecList);
   const user = o.required('user', readNonEmptyString);
   const group = o.required('group', readNonEmptyString);
-  const supplementaryGIDs = o.list('supplementaryGIDs', readInteger(0));
-  const eventHandlers = o.list('eventHandlers', readEventHandler);
-  assertUnique(eventHandlers, (h) => h.name, (i) => at.key('eventHandlers').index(i).key('name'), 'event handler');
+  const supplementaryGIDs = o.list('supplementaryGIDs', readList(readInteger(0)));
+  const eventHandlers = o.list('eventHandlers', readNamedList(readEventHandler, 'event handler'));
   const workingDirectory = o.optional('workingDirectory', readAbsolutePath);
-  const environment = o.list('environment', readEnvironmentVariable);
-  assertUnique(environment, (e) => e.name, (i) => at.key('environment').index(i).key('name'), 'environment variable');
-  const isolators = o.optional('isolators', readIsolators) ?? [];
-  const mountPoints = o.list('mountPoints', readMountPoint);
-  assertUnique(mountPoints, (m) => m.name, (i) => at.key('mountPoints').index(i).key('name'), 'mount point');
-  const ports = o.list('ports', readPort);
-  assertUnique(ports, (p) => p.name, (i) => at.key('ports').index(i).key('name'), 'port');
+  const environment = o.list('environment', readNamedList(readEnvironmentVariable, 'environment variable'));
+  const isolators = o.list('isolators', readIsolators);
+  const mountPoints = o.list('mountPoints', readNamedList(readMountPoint, 'mount point'));
+  const ports = o.list('ports', readNamedList(readPort, 'port'));
   const userAnnotations = o.optional('userAnnotations', readStringMap);
   const userLabels = o.optional('userLabels', readStringMap);
-  return {
-    exec, user, group, supplementaryGIDs, eventHandlers,
-    ...(workingDirectory !== undefined && { workingDirectory }),
-    environment, isolators, mountPoints, ports,
-    ...(userAnnotations !== undefined && { userAnnotations }),
-    ...(userLabels !== undefined && { userLabels }),
-  };
+  return withoutUndefined({
+    exec, user, group, supplementaryGIDs, eventHandlers, workingDirectory,
+    environment, isolators, mountPoints, ports, userAnnotations, userLabels,
+  });
 };
 
 const readAnnotation: Reader<Annotation> = (value, at) => {
@@ -202,7 +196,9 @@ const readAnnotation: Reader<Annotation> = (value, at) => {
   const text = o.required('value', readString);
   const valueAt = at.key('value');
   if (name === 'created' && !isRfc3339(text)) valueAt.fail(`${show(text)} is not an RFC 3339 date-time`);
-  if ((name === 'homepage' || name === 'documentation') && !isHttpUrl(text)) valueAt.fail(`${show(text)} is not an http(s) URL`);
+  if ((name === 'homepage' || name === 'documentation') && !isHttpUrl(text)) {
+    valueAt.fail(`${show(text)} is not an http(s) URL`);
+  }
   return { name, value: text };
 };
 
@@ -212,20 +208,19 @@ function isHttpUrl(s: string): boolean {
   return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '';
 }
 
-/** Reads an annotation list: unique AC Identifier names; `created` is RFC 3339, `homepage` and `documentation` http(s) URLs. */
-export const readAnnotations: Reader<readonly Annotation[]> = (value, at) => {
-  const annotations = readList(readAnnotation)(value, at);
-  assertUnique(annotations, (a) => a.name, (i) => at.index(i).key('name'), 'annotation');
-  return annotations;
-};
+/**
+ * Reads an annotation list: unique AC Identifier names; `created` is an RFC 3339 date-time, `homepage` and
+ * `documentation` are http(s) URLs.
+ */
+export const readAnnotations: Reader<readonly Annotation[]> = readNamedList(readAnnotation, 'annotation');
 
 const readDependency: Reader<Dependency> = (value, at) => {
   const o = ObjectReader.of(value, at);
   const imageName = o.required('imageName', readAcIdentifier);
   const imageID = o.optional('imageID', readImageId);
-  const labels = o.optional('labels', readLabels) ?? [];
+  const labels = o.list('labels', readLabels);
   const size = o.optional('size', readInteger(0));
-  return { imageName, ...(imageID !== undefined && { imageID }), labels, ...(size !== undefined && { size }) };
+  return withoutUndefined({ imageName, imageID, labels, size });
 };
 
 /** Reads the `acKind` of a manifest, which must be `kind`. */
@@ -244,12 +239,12 @@ export function validateImageManifest(value: unknown): ImageManifest {
   const acKind = o.required('acKind', readAcKind('ImageManifest'));
   const acVersion = o.required('acVersion', readAcVersion);
   const name = o.required('name', readAcIdentifier);
-  const labels = o.optional('labels', readLabels) ?? [];
+  const labels = o.list('labels', readLabels);
   const app = o.optional('app', readApp);
-  const dependencies = o.list('dependencies', readDependency);
-  const pathWhitelist = o.list('pathWhitelist', readAbsolutePath);
-  const annotations = o.optional('annotations', readAnnotations) ?? [];
-  return { acKind, acVersion, name, labels, ...(app !== undefined && { app }), dependencies, pathWhitelist, annotations };
+  const dependencies = o.list('dependencies', readList(readDependency));
+  const pathWhitelist = o.list('pathWhitelist', readList(readAbsolutePath));
+  const annotations = o.list('annotations', readAnnotations);
+  return withoutUndefined({ acKind, acVersion, name, labels, app, dependencies, pathWhitelist, annotations });
 }
 
 /**
@@ -269,7 +264,7 @@ export function parseJson(text: string | Uint8Array, at: Field): unknown {
     try {
       s = new TextDecoder('utf-8', { fatal: true }).decode(text);
     } catch (err) {
-      if (err instanceof TypeError) return at.fail('not valid UTF-8');
+      if (isErrno(err, 'ERR_ENCODING_INVALID_ENCODED_DATA')) return at.fail('not valid UTF-8');
       throw err;
     }
   }
@@ -307,7 +302,8 @@ export function annotationsToJson(annotations: readonly Annotation[]): JsonValue
 
 /** A port as canonical JSON (count always written). */
 export function portToJson(p: Port): JsonValue {
-  return compact({ name: p.name, protocol: p.protocol, port: p.port, count: p.count, socketActivated: p.socketActivated });
+  const { name, protocol, port, count, socketActivated } = p;
+  return compact({ name, protocol, port, count, socketActivated });
 }
 
 /** An app as canonical JSON. */

@@ -199,10 +199,9 @@ export class ObjectReader {
     return value === undefined ? undefined : read(value, this.at.key(key));
   }
 
-  /** Member `key` as a list, each element read by `read` at `key[i]`; a missing list is empty. */
-  list<T>(key: string, read: Reader<T>): readonly T[] {
-    const value = this.raw(key);
-    return value === undefined ? [] : readList(read)(value, this.at.key(key));
+  /** Member `key` read by the list reader `read`; a missing list is empty. */
+  list<T>(key: string, read: Reader<readonly T[]>): readonly T[] {
+    return this.optional(key, read) ?? [];
   }
 }
 
@@ -231,7 +230,9 @@ export const readBoolean: Reader<boolean> = (value, at) =>
 /** A reader for an integer in `[min, max]` (no upper bound when `max` is omitted). */
 export function readInteger(min: number, max?: number): Reader<number> {
   return (value, at) => {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return at.fail(`expected an integer, got ${show(value)}`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+      return at.fail(`expected an integer, got ${show(value)}`);
+    }
     if (max === undefined && value < min) return at.fail(`${value} is less than ${min}`);
     if (max !== undefined && (value < min || value > max)) return at.fail(`${value} is not between ${min} and ${max}`);
     return value;
@@ -274,7 +275,9 @@ export function readOneOf<T extends string>(allowed: readonly T[]): Reader<T> {
 /** Reads any JSON value into a fresh, plain copy (no functions, no non-finite numbers, no `undefined`). */
 export const readJson: Reader<JsonValue> = (value, at) => {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : at.fail(`${String(value)} is not a JSON number`);
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? value : at.fail(`${String(value)} is not a JSON number`);
+  }
   if (Array.isArray(value)) return readList(readJson)(value, at);
   if (typeof value === 'object') {
     // fromEntries defines own properties, so a "__proto__" member stays data.
@@ -292,14 +295,22 @@ export const readStringMap: Reader<Readonly<Record<string, string>>> = (value, a
 };
 
 /**
- * Fail at the first element of `items` whose key (by `keyOf`) an earlier element already had; `at(i)` is the field
- * to blame for element i, `what` names the thing in the message: `duplicate mount point "work"`.
+ * A reader for a list of things with unique names, each read by `read`; a repeated name fails at its `[i].name`,
+ * with `what` naming the thing: `duplicate mount point "work"`.
  */
-export function assertUnique<T>(items: readonly T[], keyOf: (item: T) => string, at: (i: number) => Field, what: string): void {
-  const seen = new Set<string>();
-  items.forEach((item, i) => {
-    const key = keyOf(item);
-    if (seen.has(key)) at(i).fail(`duplicate ${what} ${show(key)}`);
-    seen.add(key);
-  });
+export function readNamedList<T extends { readonly name: string }>(read: Reader<T>, what: string): Reader<readonly T[]> {
+  return (value, at) => {
+    const items = readList(read)(value, at);
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      if (seen.has(item.name)) at.index(i).key('name').fail(`duplicate ${what} ${show(item.name)}`);
+      seen.add(item.name);
+    });
+    return items;
+  };
+}
+
+/** `o` without its undefined members: an optional field left out is absent, not present as `undefined`. */
+export function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

@@ -23,7 +23,6 @@ import {
   type Port,
 } from './manifest.js';
 import {
-  assertUnique,
   Field,
   ObjectReader,
   readAbsolutePath,
@@ -33,11 +32,13 @@ import {
   readImageId,
   readInteger,
   readList,
+  readNamedList,
   readNonEmptyString,
   readOneOf,
   readString,
   readStringMap,
   show,
+  withoutUndefined,
   type JsonValue,
   type Reader,
 } from './names.js';
@@ -144,8 +145,7 @@ const readVolume: Reader<Volume> = (value, at) => {
 
 function readVolumeFlags(o: ObjectReader): { readonly readOnly?: boolean; readonly recursive?: boolean } {
   const readOnly = o.optional('readOnly', readBoolean);
-  const recursive = o.optional('recursive', readBoolean);
-  return { ...(readOnly !== undefined && { readOnly }), ...(recursive !== undefined && { recursive }) };
+  return withoutUndefined({ readOnly, recursive: o.optional('recursive', readBoolean) });
 }
 
 const readMount: Reader<Mount> = (value, at) => {
@@ -156,15 +156,15 @@ const readMount: Reader<Mount> = (value, at) => {
   if (appVolume !== undefined && appVolume.name !== volume) {
     at.key('appVolume').key('name').fail(`${show(appVolume.name)} does not match the mount's volume ${show(volume)}`);
   }
-  return { volume, path, ...(appVolume !== undefined && { appVolume }) };
+  return withoutUndefined({ volume, path, appVolume });
 };
 
 const readRuntimeImage: Reader<RuntimeImage> = (value, at) => {
   const o = ObjectReader.of(value, at);
   const name = o.optional('name', readAcIdentifier);
   const id = o.required('id', readImageId);
-  const labels = o.optional('labels', readLabels) ?? [];
-  return { ...(name !== undefined && { name }), id, labels };
+  const labels = o.list('labels', readLabels);
+  return withoutUndefined({ name, id, labels });
 };
 
 const readRuntimeApp: Reader<RuntimeApp> = (value, at) => {
@@ -173,16 +173,9 @@ const readRuntimeApp: Reader<RuntimeApp> = (value, at) => {
   const image = o.required('image', readRuntimeImage);
   const app = o.optional('app', readApp);
   const readOnlyRootFS = o.optional('readOnlyRootFS', readBoolean);
-  const mounts = o.list('mounts', readMount);
-  const annotations = o.optional('annotations', readAnnotations) ?? [];
-  return {
-    name,
-    image,
-    ...(app !== undefined && { app }),
-    ...(readOnlyRootFS !== undefined && { readOnlyRootFS }),
-    mounts,
-    annotations,
-  };
+  const mounts = o.list('mounts', readList(readMount));
+  const annotations = o.list('annotations', readAnnotations);
+  return withoutUndefined({ name, image, app, readOnlyRootFS, mounts, annotations });
 };
 
 const readExposedPort: Reader<ExposedPort> = (value, at) => {
@@ -194,7 +187,7 @@ const readExposedPort: Reader<ExposedPort> = (value, at) => {
     return isIPv4(s) ? s : ipAt.fail(`${show(s)} is not an IPv4 address in dotted-quad form`);
   });
   const podPort = o.optional('podPort', readPort);
-  return { name, hostPort, ...(hostIP !== undefined && { hostIP }), ...(podPort !== undefined && { podPort }) };
+  return withoutUndefined({ name, hostPort, hostIP, podPort });
 };
 
 /**
@@ -209,34 +202,33 @@ export function validatePodManifest(value: unknown): PodManifest {
   const acKind = o.required('acKind', readAcKind('PodManifest'));
   // Required, but Go writes `null` for a pod without apps yet.
   if (!o.has('apps')) root.key('apps').fail('required field is missing');
-  const apps = o.list('apps', readRuntimeApp);
-  assertUnique(apps, (a) => a.name, (i) => root.key('apps').index(i).key('name'), 'app');
-  const volumes = o.list('volumes', readVolume);
-  assertUnique(volumes, (v) => v.name, (i) => root.key('volumes').index(i).key('name'), 'volume');
+  const apps = o.list('apps', readNamedList(readRuntimeApp, 'app'));
+  const volumes = o.list('volumes', readNamedList(readVolume, 'volume'));
   const volumeNames = new Set(volumes.map((v) => v.name));
   apps.forEach((app, i) => {
     app.mounts.forEach((mount, j) => {
-      if (mount.appVolume === undefined && !volumeNames.has(mount.volume)) {
-        root.key('apps').index(i).key('mounts').index(j).key('volume').fail(`no volume named ${show(mount.volume)} in the pod`);
-      }
+      if (mount.appVolume !== undefined || volumeNames.has(mount.volume)) return;
+      const at = root.key('apps').index(i).key('mounts').index(j).key('volume');
+      at.fail(`no volume named ${show(mount.volume)} in the pod`);
     });
   });
-  const isolators = o.optional('isolators', readIsolators) ?? [];
-  const annotations = o.optional('annotations', readAnnotations) ?? [];
-  const ports = o.list('ports', readExposedPort);
-  assertUnique(ports, (p) => p.name, (i) => root.key('ports').index(i).key('name'), 'port');
+  const isolators = o.list('isolators', readIsolators);
+  const annotations = o.list('annotations', readAnnotations);
+  const ports = o.list('ports', readNamedList(readExposedPort, 'port'));
   const userAnnotations = o.optional('userAnnotations', readStringMap);
   const userLabels = o.optional('userLabels', readStringMap);
-  return {
-    acVersion, acKind, apps, volumes, isolators, annotations, ports,
-    ...(userAnnotations !== undefined && { userAnnotations }),
-    ...(userLabels !== undefined && { userLabels }),
-  };
+  return withoutUndefined({
+    acVersion, acKind, apps, volumes, isolators, annotations, ports, userAnnotations, userLabels,
+  });
 }
 
 /** Parse a pod manifest from its JSON text or bytes (UTF-8) and validate it; throws EPODMANIFEST. */
 export function parsePodManifest(text: string | Uint8Array): PodManifest {
   return validatePodManifest(parseJson(text, Field.root('EPODMANIFEST', 'pod manifest')));
+}
+
+function ifDefined<T>(value: T | undefined, toJson: (value: T) => JsonValue): JsonValue | undefined {
+  return value === undefined ? undefined : toJson(value);
 }
 
 function volumeToJson(v: Volume): JsonValue {
@@ -250,10 +242,10 @@ function runtimeAppToJson(a: RuntimeApp): JsonValue {
   return compact({
     name: a.name,
     image: compact({ name: a.image.name, id: a.image.id, labels: labelsToJson(a.image.labels) }),
-    app: a.app === undefined ? undefined : appToJson(a.app),
+    app: ifDefined(a.app, appToJson),
     readOnlyRootFS: a.readOnlyRootFS,
     mounts: a.mounts.map((m) =>
-      compact({ volume: m.volume, path: m.path, appVolume: m.appVolume === undefined ? undefined : volumeToJson(m.appVolume) }),
+      compact({ volume: m.volume, path: m.path, appVolume: ifDefined(m.appVolume, volumeToJson) }),
     ),
     annotations: annotationsToJson(a.annotations),
   });
@@ -273,7 +265,7 @@ export function serializePodManifest(m: PodManifest, pretty = false): string {
       isolators: m.isolators.map(isolatorToJson),
       annotations: annotationsToJson(m.annotations),
       ports: m.ports.map((p) =>
-        compact({ name: p.name, hostPort: p.hostPort, hostIP: p.hostIP, podPort: p.podPort === undefined ? undefined : portToJson(p.podPort) }),
+        compact({ name: p.name, hostPort: p.hostPort, hostIP: p.hostIP, podPort: ifDefined(p.podPort, portToJson) }),
       ),
       userAnnotations: m.userAnnotations,
       userLabels: m.userLabels,

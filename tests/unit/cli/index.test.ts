@@ -14,9 +14,17 @@ test('every command in the table has a summary and help text', async (t) => {
 test('every command rejects an unknown flag with exit 2 and names the flag', async (t) => {
   for (const spec of COMMANDS) {
     const io = bufferIo();
-    t.is(await main([...spec.path, '--no-such-flag'], io), 2, spec.path.join(' '));
+    const operands = (spec.operands ?? '').split(' ').filter((o) => o.startsWith('<')).map(() => 'x');
+    t.is(await main([...spec.path, ...operands, '--no-such-flag'], io), 2, spec.path.join(' '));
     t.regex(io.err(), /^rkt: unknown flag "--no-such-flag"$/m);
     t.is(io.out(), '');
+  }
+});
+
+test('no operand of any command shadows a global flag', (t) => {
+  const globals = ['dir', 'system-config', 'local-config', 'user-config', 'insecure-options', 'trust-keys-from-https', 'debug'];
+  for (const spec of COMMANDS) {
+    for (const m of (spec.operands ?? '').matchAll(/[<[]([\w-]+)/g)) t.false(globals.includes(m[1] ?? ''), `${spec.path.join(' ')}: operand ${m[1]}`);
   }
 });
 
@@ -32,6 +40,12 @@ test('an unknown global flag before the command is named', async (t) => {
   const io = bufferIo();
   t.is(await main(['--bogus'], io), 2);
   t.regex(io.err(), /^rkt: unknown flag "--bogus"$/m);
+});
+
+test('a missing operand is a usage error naming the usage', async (t) => {
+  const io = bufferIo();
+  t.is(await main(['image', 'rm'], io), 2);
+  t.regex(io.err(), /^rkt: missing operand: usage: rkt image rm <images\.\.>$/m);
 });
 
 test('no command at all is a usage error', async (t) => {

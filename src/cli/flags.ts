@@ -1,0 +1,26 @@
+import type { Argv } from 'yargs';
+import { UsageError } from '../common/errors.js';
+
+/** `--format` as the list and status commands take it. */
+export type OutputFormat = 'tabbed' | 'json' | 'json-pretty';
+
+export function formatFlag(y: Argv): Argv {
+  return y.option('format', { type: 'string', default: 'tabbed', describe: 'output format: tabbed, json or json-pretty' });
+}
+
+/** Check a --format value. */
+export function outputFormat(v: unknown): OutputFormat {
+  const s = String(v ?? 'tabbed');
+  if (s !== 'tabbed' && s !== 'json' && s !== 'json-pretty') throw new UsageError(`bad --format value "${s}": want tabbed, json or json-pretty`);
+  return s;
+}
+
+/** JSON text for --format=json / json-pretty. */
+export function renderJson(value: unknown, format: OutputFormat): string {
+  return (format === 'json-pretty' ? JSON.stringify(value, null, 2) : JSON.stringify(value)) + '\n';
+}
+
+/** The operands of a command as strings. */
+export function operands(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)];
+}

@@ -1,0 +1,46 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { CommandSpec, Args, CommandContext } from '../command.js';
+import { isErrno, RktError } from '../../common/errors.js';
+
+/** `extract` copies the image's own layer (dependencies ignored); `render` copies the rendered tree. */
+async function copyOut(args: Args, ctx: CommandContext, rendered: boolean): Promise<number> {
+  const dir = String(args['target']);
+  const { Store } = await import('../../store/store.js');
+  const { resolveImage } = await import('../../store/resolve.js');
+  const { copyTree } = await import('../../store/manage.js');
+  const store = new Store(ctx.globals.dir);
+  const rec = await resolveImage(store.layout, String(args['image']));
+  try {
+    await fs.lstat(dir);
+    if (args['overwrite'] !== true) throw new RktError('EEXIST', `${dir} already exists`, { hint: 'use --overwrite to replace it' });
+    await fs.rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  const base = !rendered && rec.dependencies.length > 0 ? store.layout.layer(rec.id) : store.layout.tree(rec.id);
+  await copyTree(args['rootfs-only'] === true ? path.join(base, 'rootfs') : base, dir);
+  return 0;
+}
+
+const flags = (y: import('yargs').Argv) => y
+  .option('rootfs-only', { type: 'boolean', default: false, describe: 'copy only rootfs/, not the manifest' })
+  .option('overwrite', { type: 'boolean', default: false, describe: 'replace DIR if it exists' });
+
+export const extract: CommandSpec = {
+  path: ['image', 'extract'],
+  operands: '<image> <target>',
+  summary: "Extract a stored image's own files to a directory (dependencies not included)",
+  needsRoot: false,
+  flags,
+  run: (args, ctx) => copyOut(args, ctx, false),
+};
+
+export const render: CommandSpec = {
+  path: ['image', 'render'],
+  operands: '<image> <target>',
+  summary: 'Render a stored image with its dependencies to a directory',
+  needsRoot: false,
+  flags,
+  run: (args, ctx) => copyOut(args, ctx, true),
+};

@@ -1,0 +1,30 @@
+/** Text rendering shared by the commands: tables, human sizes and times. Pure functions. */
+
+/** Columns left-aligned, separated by tabs-as-spaces as rkt's tabwriter did; `legend` false drops the header. */
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[], legend = true): string {
+  const all = legend ? [header, ...rows] : rows;
+  if (all.length === 0) return '';
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('\t').trimEnd()).join('\n') + '\n';
+}
+
+/** 1536 → "1.5KiB", as rkt printed sizes. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${v}B` : `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
+}
+
+/** How long ago `iso` was, relative to `now`: "5 seconds ago", "3 hours ago". */
+export function humanAgo(iso: string, now: number = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  const steps: [number, string][] = [[60, 'second'], [60, 'minute'], [24, 'hour'], [30, 'day'], [12, 'month'], [Infinity, 'year']];
+  let v = s;
+  for (const [n, unit] of steps) {
+    if (v < n) return `${v} ${unit}${v === 1 ? '' : 's'} ago`;
+    v = Math.floor(v / n);
+  }
+  return iso;
+}

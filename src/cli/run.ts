@@ -1,0 +1,175 @@
+import { promises as fs } from 'node:fs';
+import type { Argv } from 'yargs';
+import type { CommandContext, CommandSpec } from './command.js';
+import { RktError, UsageError } from '../common/errors.js';
+import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
+import { parseRunArgs, type RunArgs } from './run-args.js';
+
+/** The flags `rkt run --help` documents (parsed by run-args.ts). */
+function documentFlags(y: Argv): Argv {
+  return y
+    .option('set-env', { type: 'string', describe: 'NAME=VALUE for every app (repeatable)' })
+    .option('set-env-file', { type: 'string', describe: 'file of NAME=VALUE lines for every app' })
+    .option('inherit-env', { type: 'boolean', describe: "pass rkt's own environment to the apps (lowest precedence)" })
+    .option('volume', { type: 'string', describe: 'NAME,kind=host,source=/abs[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]' })
+    .option('mount', { type: 'string', describe: 'volume=NAME,target=/path: before the first image for all apps, after an image for that app' })
+    .option('hostname', { type: 'string', describe: 'the pod hostname (default rkt-<uuid>)' })
+    .option('net', { type: 'string', describe: 'host (share the host network; the default until pod networking lands) or none' })
+    .option('interactive', { type: 'boolean', describe: 'one app: pass stdin and the terminal through' })
+    .option('no-overlay', { type: 'boolean', describe: 'copy the image trees instead of overlay-mounting them' })
+    .option('pull-policy', { type: 'string', describe: 'new (default: use the store if it has the image), update, never' })
+    .option('uuid-file-save', { type: 'string', describe: "write the pod's UUID to this file" })
+    .option('pod-manifest', { type: 'string', describe: 'run this pod manifest (JSON) instead of images given here' })
+    .option('stage1-path', { type: 'string', describe: 'stage1 image file' })
+    .option('stage1-url', { type: 'string', describe: 'stage1 image URL' })
+    .option('stage1-name', { type: 'string', describe: 'stage1 image name' })
+    .option('stage1-hash', { type: 'string', describe: 'stage1 image ID in the store' })
+    .option('stage1-from-dir', { type: 'string', describe: 'directory holding stage1.aci' })
+    .epilogue('App flags, after an image: --exec=PATH --name=NAME --user=USER --group=GROUP --working-dir=DIR '
+      + '--environment=NAME=VALUE --mount=volume=NAME,target=/path; then -- ARGS for the app; --- starts the next image.');
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+function list(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : [];
+}
+
+/** Global flags may also stand among run's own words; they override the ones before the command. */
+function mergeGlobals(g: GlobalOptions, pod: RunArgs['pod']): GlobalOptions {
+  const insecure = list(pod['insecure-options']);
+  return {
+    ...g,
+    ...(str(pod['dir']) !== undefined ? { dir: str(pod['dir']) as string } : {}),
+    ...(str(pod['system-config']) !== undefined ? { systemConfig: str(pod['system-config']) as string } : {}),
+    ...(str(pod['local-config']) !== undefined ? { localConfig: str(pod['local-config']) as string } : {}),
+    ...(insecure.length > 0 ? { insecure: new Set([...g.insecure, ...parseInsecureOptions(insecure)]) } : {}),
+    ...(pod['debug'] === true ? { debug: true } : {}),
+  };
+}
+
+/** Parse and prepare a pod from run/prepare words. Returns the prepared pod, still locked (lockFd). */
+async function preparePod(ctx: CommandContext, words: readonly string[]) {
+  const parsed = parseRunArgs(words);
+  const globals = mergeGlobals(ctx.globals, parsed.pod);
+  const { parseAssignment, parseEnvFile } = await import('../stage0/app-setup.js');
+  const { parseVolume, parseMount } = await import('../stage0/volumes.js');
+  const pod = parsed.pod;
+  const net = str(pod['net']) ?? 'host';
+  if (net !== 'host' && net !== 'none') throw new UsageError(`bad --net "${net}": want host or none (pod networks are not built yet)`);
+  const pullPolicy = str(pod['pull-policy']) ?? 'new';
+  if (pullPolicy !== 'new' && pullPolicy !== 'update' && pullPolicy !== 'never') throw new UsageError(`bad --pull-policy "${pullPolicy}": want new, update or never`);
+  const setEnvFile: [string, string][] = [];
+  for (const f of list(pod['set-env-file'])) {
+    let text: string;
+    try {
+      text = await fs.readFile(f, 'utf8');
+    } catch (err) {
+      throw new RktError('ENOENT', `cannot read --set-env-file ${f}: ${(err as Error).message}`, { cause: err });
+    }
+    setEnvFile.push(...parseEnvFile(f, text));
+  }
+  let podManifest;
+  const pmFile = str(pod['pod-manifest']);
+  if (pmFile !== undefined) {
+    if (parsed.apps.length > 0) throw new UsageError('--pod-manifest and images on the command line cannot be combined');
+    const { parsePodManifest } = await import('../image/pod-manifest.js');
+    let text: string;
+    try {
+      text = await fs.readFile(pmFile, 'utf8');
+    } catch (err) {
+      throw new RktError('ENOENT', `cannot read --pod-manifest ${pmFile}: ${(err as Error).message}`, { cause: err });
+    }
+    podManifest = parsePodManifest(text);
+  } else if (parsed.apps.length === 0) {
+    throw new UsageError('no image given');
+  }
+  const interactive = pod['interactive'] === true;
+  if (interactive && parsed.apps.length > 1) throw new UsageError('--interactive takes exactly one app');
+  const req = {
+    apps: parsed.apps.map((a) => ({
+      image: a.image, environment: a.environment.map((e) => parseAssignment('--environment', e)), mounts: a.mounts.map(parseMount), args: a.args,
+      ...(a.exec !== undefined ? { exec: a.exec } : {}), ...(a.name !== undefined ? { name: a.name } : {}),
+      ...(a.user !== undefined ? { user: a.user } : {}), ...(a.group !== undefined ? { group: a.group } : {}),
+      ...(a.workingDir !== undefined ? { workingDir: a.workingDir } : {}),
+    })),
+    volumes: podManifest?.volumes ?? list(pod['volume']).map(parseVolume),
+    podMounts: parsed.podMounts.map(parseMount),
+    setEnv: list(pod['set-env']).map((e) => parseAssignment('--set-env', e)),
+    setEnvFile,
+    inheritEnv: pod['inherit-env'] === true,
+    ...(str(pod['hostname']) !== undefined ? { hostname: str(pod['hostname']) as string } : {}),
+    net: net as 'host' | 'none',
+    interactive,
+    noOverlay: pod['no-overlay'] === true,
+    pullPolicy: pullPolicy as 'new' | 'update' | 'never',
+    stage1: {
+      ...(str(pod['stage1-path']) !== undefined ? { path: str(pod['stage1-path']) } : {}),
+      ...(str(pod['stage1-url']) !== undefined ? { url: str(pod['stage1-url']) } : {}),
+      ...(str(pod['stage1-name']) !== undefined ? { name: str(pod['stage1-name']) } : {}),
+      ...(str(pod['stage1-hash']) !== undefined ? { hash: str(pod['stage1-hash']) } : {}),
+      ...(str(pod['stage1-from-dir']) !== undefined ? { fromDir: str(pod['stage1-from-dir']) } : {}),
+    },
+    ...(podManifest !== undefined ? { podManifest } : {}),
+  };
+  const { Store } = await import('../store/store.js');
+  const { buildPodManifest, layOutPod } = await import('../stage0/prepare.js');
+  const pods = await import('../pod/pods.js');
+  const store = new Store(globals.dir);
+  const note = (m: string) => { if (globals.debug || ctx.io.stderr.isTTY === true) ctx.io.stderr.write(`${m}\n`); };
+  const manifest = await buildPodManifest(store, globals, req, note);
+  const embryo = await pods.createEmbryo(globals.dir);
+  try {
+    const dir = await pods.toPrepare(globals.dir, embryo.uuid, embryo.lockFd);
+    const { options } = await layOutPod(store, globals, dir, embryo.uuid, manifest, req);
+    const saveTo = str(pod['uuid-file-save']);
+    if (saveTo !== undefined) await pods.writeUuidFile(saveTo, embryo.uuid);
+    return { globals, store, manifest, options, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, quiet: pod['quiet'] === true };
+  } catch (err) {
+    // The pod stays in prepare/ unlocked once we close: gc collects an aborted prepare.
+    const { closePodDir } = await import('../pod/lock.js');
+    closePodDir(embryo.lockFd);
+    throw err;
+  }
+}
+
+export const run: CommandSpec = {
+  path: ['run'],
+  operands: '[image..]',
+  summary: 'Run image(s) in a pod',
+  description: 'rkt run [pod flags] IMAGE [app flags] [-- ARGS] [--- IMAGE [app flags] [-- ARGS] ...]. '
+    + "Exits with the first failing app's status, 0 if every app succeeded.",
+  needsRoot: true,
+  rawArgs: true,
+  flags: documentFlags,
+  run: async (_args, ctx) => {
+    const p = await preparePod(ctx, ctx.rest);
+    const pods = await import('../pod/pods.js');
+    const { launchPod } = await import('../stage0/run.js');
+    const dir = await pods.toRun(p.globals.dir, p.uuid, p.lockFd);
+    return launchPod({
+      store: p.store, pod: dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
+      debug: p.globals.debug, mode: { kind: 'raw' }, stdin: p.options.interactive ? 'inherit' : 'ignore',
+      ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}),
+    });
+  },
+};
+
+export const prepare: CommandSpec = {
+  path: ['prepare'],
+  operands: '[image..]',
+  summary: 'Prepare a pod to run later with "rkt run-prepared"; prints its UUID',
+  needsRoot: true,
+  rawArgs: true,
+  flags: (y) => documentFlags(y).option('quiet', { type: 'boolean', describe: 'print only the UUID' }),
+  run: async (_args, ctx) => {
+    const p = await preparePod(ctx, ctx.rest);
+    const pods = await import('../pod/pods.js');
+    const { closePodDir } = await import('../pod/lock.js');
+    await pods.toPrepared(p.globals.dir, p.uuid, p.lockFd);
+    closePodDir(p.lockFd);
+    ctx.io.stdout.write(`${p.uuid}\n`);
+    return 0;
+  },
+};

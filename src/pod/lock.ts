@@ -1,0 +1,216 @@
+/**
+ * Pod locks: an exclusive flock(2) on the pod directory, held for exactly as long as some process holds the
+ * open file description it was taken on. Node has no flock(2), so locks are taken by util-linux `flock(1)`
+ * acting on a descriptor we pass it, and tested by reading `/proc/locks` (see README.md for why and for the
+ * cases where `/proc/locks` cannot be trusted).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, constants as fsc, openSync, promises as fs, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { RktError, describe, isErrno } from '../common/errors.js';
+
+/** One line of `/proc/locks`. */
+export interface ProcLock {
+  /** `FLOCK`, `POSIX`, `OFDLCK`, `LEASE`, `DELEG`. */
+  readonly type: string;
+  /** A waiter (`->` lines), not a holder. */
+  readonly blocked: boolean;
+  /** `ADVISORY`, `MANDATORY`, or a lease's state. */
+  readonly mode: string;
+  /** `READ` (shared) or `WRITE` (exclusive), or a lease's `UNLCK`. */
+  readonly access: string;
+  /** The process that took the lock (-1 for OFD locks). For a flock taken by flock(1), flock(1)'s pid. */
+  readonly pid: number;
+  readonly major: number;
+  readonly minor: number;
+  readonly inode: bigint;
+}
+
+const LOCK_LINE = /^\s*\d+:\s*(->\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+([0-9a-fA-F]+):([0-9a-fA-F]+):(\d+)(?:\s|$)/;
+
+/**
+ * Parse `/proc/locks` text. Lines that name no inode (`<none>`) or that this kernel formats in a way we do
+ * not know are skipped, never guessed at.
+ */
+export function parseProcLocks(text: string): ProcLock[] {
+  const out: ProcLock[] = [];
+  for (const line of text.split('\n')) {
+    const m = LOCK_LINE.exec(line);
+    if (m === null) continue;
+    const [, arrow, type, mode, access, pid, major, minor, inode] = m;
+    if (type === undefined || mode === undefined || access === undefined || pid === undefined) continue;
+    if (major === undefined || minor === undefined || inode === undefined) continue;
+    out.push({
+      type,
+      blocked: arrow !== undefined,
+      mode,
+      access,
+      pid: Number(pid),
+      major: parseInt(major, 16),
+      minor: parseInt(minor, 16),
+      inode: BigInt(inode),
+    });
+  }
+  return out;
+}
+
+/**
+ * Split a Linux `dev_t` (as in `st_dev`) into major and minor, as glibc's `major(3)`/`minor(3)` do. The high
+ * parts are masked to 32 bits: unmasked, the major's bits (from bit 44) would leak into the minor.
+ */
+export function devMajorMinor(dev: bigint): { major: number; minor: number } {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+/** The granted (not waiting) flocks in `locks` on the file `st` describes. */
+export function flocksOn(locks: readonly ProcLock[], st: Pick<BigIntStats, 'dev' | 'ino'>): ProcLock[] {
+  const { major, minor } = devMajorMinor(st.dev);
+  return locks.filter((l) => l.type === 'FLOCK' && !l.blocked && l.major === major && l.minor === minor && l.inode === st.ino);
+}
+
+/**
+ * Open a pod directory (read-only, `O_DIRECTORY`) for locking. The fd is close-on-exec: it reaches a child
+ * only when passed explicitly in `stdio`. Closing it (and every copy a child holds) releases the lock.
+ */
+export function openPodDir(dir: string): number {
+  try {
+    return openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  } catch (err) {
+    throw new RktError('EPODDIR', `cannot open pod directory ${dir}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** Close a descriptor from `openPodDir`. The lock is released once no child holds a copy either. */
+export function closePodDir(fd: number): void {
+  closeSync(fd);
+}
+
+/** flock(1)'s exit status on conflict; distinct from its own error statuses (64–75 are sysexits, 1 generic). */
+const CONFLICT = 42;
+/** The position in the child's fd table where we hand flock(1) the descriptor. */
+const CHILD_FD = 3;
+
+/**
+ * Run `flock(1) <mode> --nonblock` on `fd`: `locked` if it got the lock, not on conflict, and the pid of the
+ * flock(1) process (which `/proc/locks` records as the lock's owner).
+ */
+async function flockFd(fd: number, mode: '--exclusive' | '--shared'): Promise<{ locked: boolean; pid: number | undefined }> {
+  const { code, stderr, pid } = await new Promise<{ code: number | null; stderr: string; pid: number | undefined }>((resolve, reject) => {
+    const child = spawn('flock', [mode, '--nonblock', '--conflict-exit-code', String(CONFLICT), String(CHILD_FD)], {
+      stdio: ['ignore', 'ignore', 'pipe', fd],
+    });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+    });
+    child.on('error', (err) => {
+      reject(
+        isErrno(err, 'ENOENT')
+          ? new RktError('ENOFLOCK', 'cannot run flock(1): not found in PATH', { hint: 'install util-linux', cause: err })
+          : err,
+      );
+    });
+    child.on('close', (code) => resolve({ code, stderr, pid: child.pid }));
+  });
+  if (code === 0) return { locked: true, pid };
+  if (code === CONFLICT) return { locked: false, pid };
+  throw new RktError('ELOCK', `flock(1) failed (exit status ${code ?? 'signal'}): ${stderr.trim() || 'no message'}`);
+}
+
+/**
+ * Take the exclusive lock on the open file description behind `fd` (from `openPodDir`), without waiting.
+ * True if it is now held through `fd` (also when `fd` already held it); false if another open file description
+ * holds it. The lock stays held after this returns, by `fd` and by every copy of it passed to a child, until all
+ * of them are closed: pass `fd` in the stage1 process's `stdio` and the lock lives exactly as long as the pod.
+ */
+export async function tryLockFd(fd: number): Promise<boolean> {
+  return (await flockFd(fd, '--exclusive')).locked;
+}
+
+/**
+ * True if anyone holds a lock on the directory `dir` whose `st` (bigint stat) is given. Takes no lock when
+ * `/proc/locks` can be trusted for that filesystem (see `procLocksTrusted`); otherwise asks the kernel
+ * directly with a momentary shared lock on a fresh description. Throws the fs error (ENOENT if `dir` is gone).
+ */
+export async function isLockedStat(dir: string, st: BigIntStats): Promise<boolean> {
+  const locks = await readProcLocks();
+  if (locks !== undefined && flocksOn(locks, st).length > 0) return true;
+  if (locks !== undefined && (await procLocksTrusted(path.dirname(dir), st.dev))) return false;
+  return probeLocked(dir);
+}
+
+/**
+ * True if anyone holds a lock on the directory `dir` (a pod is preparing or running). Throws the fs error
+ * (ENOENT if `dir` is gone) for the caller to wrap with its context.
+ */
+export async function isLocked(dir: string): Promise<boolean> {
+  return isLockedStat(dir, await fs.stat(dir, { bigint: true }));
+}
+
+/** `/proc/locks` parsed, or undefined where there is none (no procfs mounted). */
+async function readProcLocks(): Promise<ProcLock[] | undefined> {
+  try {
+    return parseProcLocks(await fs.readFile('/proc/locks', 'utf8'));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Ask the kernel whether `dir` is locked, by trying a shared lock on a fresh open file description of it and
+ * dropping it at once. Correct everywhere, but for that instant a concurrent exclusive `tryLockFd` on the same
+ * pod would fail, which is why `/proc/locks` is preferred.
+ */
+export async function probeLocked(dir: string): Promise<boolean> {
+  const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    return !(await flockFd(fh.fd, '--shared')).locked;
+  } finally {
+    await fh.close();
+  }
+}
+
+const trusted = new Map<bigint, Promise<boolean | undefined>>();
+
+/**
+ * Whether `/proc/locks` shows flocks taken by flock(1) on the filesystem of `dir` (whose st_dev is `dev`),
+ * checked once per process and filesystem by taking a shared lock on `dir` itself and looking for its line (by
+ * flock(1)'s pid). It does not where the lock's recorded pid (flock(1)'s, exited) cannot be named in our pid
+ * namespace — inside a container the kernel then hides the line — nor where stat's st_dev is not the
+ * superblock's (btrfs subvolumes).
+ */
+export async function procLocksTrusted(dir: string, dev: bigint): Promise<boolean> {
+  let verdict = trusted.get(dev);
+  if (verdict === undefined) {
+    verdict = calibrate(dir, dev);
+    trusted.set(dev, verdict); // concurrent callers share one calibration
+  }
+  let known: boolean | undefined;
+  try {
+    known = await verdict;
+  } catch (err) {
+    trusted.delete(dev);
+    throw err;
+  }
+  if (known === undefined) trusted.delete(dev); // could not tell this time: try again next time
+  return known ?? false;
+}
+
+/** The calibration behind `procLocksTrusted`; undefined if it could not be done (no /proc, `dir` locked). */
+async function calibrate(dir: string, dev: bigint): Promise<boolean | undefined> {
+  const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    const st = await fh.stat({ bigint: true });
+    if (st.dev !== dev) return false; // a pod directory that is itself a mount point: nothing to calibrate on
+    const { locked, pid } = await flockFd(fh.fd, '--shared');
+    if (!locked) return undefined;
+    const locks = await readProcLocks();
+    if (locks === undefined) return undefined;
+    return flocksOn(locks, st).some((l) => l.pid === pid);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * Pods on disk: listing and resolving them, creating them, and moving them from state to state. A pod's state
+ * is the directory it is in plus whether its lock is held (README.md). Every transition checks the current
+ * state, takes the lock, renames and fsyncs both parent directories, so a crash leaves the pod in the old
+ * state or the new one, never in between.
+ */
+import { fstat as fstatCb, promises as fs, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { RktError, describe, isErrno } from '../common/errors.js';
+import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
+import {
+  CREATED_FILE,
+  EXITED_FILE,
+  PID_FILE,
+  POD_DIRS,
+  STARTED_FILE,
+  STATUS_DIR,
+  UUID_FILE,
+  podDir,
+  podStateDir,
+  podsDir,
+  stateOf,
+  type PodDirState,
+  type PodState,
+  type TimestampName,
+} from './layout.js';
+import { closePodDir, isLockedStat, openPodDir, tryLockFd } from './lock.js';
+import { isPodUuid, newPodUuid } from './uuid.js';
+
+const fstat = promisify(fstatCb);
+
+/** What `rkt list` and `rkt status` show of a pod, read at one moment. */
+export interface PodInfo {
+  readonly uuid: string;
+  readonly state: PodState;
+  /** The pod directory at the time it was read (it moves on each transition). */
+  readonly dir: string;
+  /** Whether the pod's lock was held: preparing, running, or (briefly) a prepared pod being run or collected. */
+  readonly locked: boolean;
+  readonly created?: Date;
+  readonly started?: Date;
+  readonly exited?: Date;
+  /** The pod's PID 1 as seen from the host. */
+  readonly pid?: number;
+  /** Exit status of each app that has exited, by app name. */
+  readonly appStatuses: Map<string, number>;
+}
+
+/** Mode of pod directories and of the `pods/<state>/` directories rkt creates. */
+const DIR_MODE = 0o750;
+
+// ---------------------------------------------------------------------------------------------------------
+// Small files in a pod directory
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Read a one-line file; undefined if it is missing or still empty (written by a non-atomic writer). */
+async function readLine(file: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
+  }
+  const line = text.trim();
+  return line === '' ? undefined : line;
+}
+
+/** Write timestamp `name` (`created`, `started`, `exited`) of the pod in `dir`: RFC 3339, one line, atomically. */
+export async function writeTimestamp(dir: string, name: TimestampName, date: Date): Promise<void> {
+  await writeFileAtomic(path.join(dir, name), `${date.toISOString()}\n`);
+}
+
+/** Timestamp `name` of the pod in `dir`, or undefined if not (yet) written. A malformed one is an EPODCORRUPT error. */
+export async function readTimestamp(dir: string, name: TimestampName): Promise<Date | undefined> {
+  const file = path.join(dir, name);
+  const line = await readLine(file);
+  if (line === undefined) return undefined;
+  const date = RFC3339.test(line) ? new Date(line.replace(' ', 'T').toUpperCase()) : undefined;
+  if (date === undefined || Number.isNaN(date.getTime())) {
+    throw new RktError('EPODCORRUPT', `${file} holds "${line}", not an RFC 3339 timestamp`);
+  }
+  return date;
+}
+
+/** The pod's PID 1 (host pid namespace) from `<dir>/pid`, or undefined if not (yet) written. */
+export async function readPid(dir: string): Promise<number | undefined> {
+  const file = path.join(dir, PID_FILE);
+  const line = await readLine(file);
+  if (line === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(line)) throw new RktError('EPODCORRUPT', `${file} holds "${line}", not a pid`);
+  return Number(line);
+}
+
+/**
+ * Each exited app's status from `<dir>/status/<app>` (one integer each). Apps still running have no file (or,
+ * mid-write, an empty one) and are absent; hidden files (temporaries of atomic writers) are ignored.
+ */
+export async function readAppStatuses(dir: string): Promise<Map<string, number>> {
+  const statusDir = path.join(dir, STATUS_DIR);
+  const out = new Map<string, number>();
+  let names: string[];
+  try {
+    names = await fs.readdir(statusDir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return out;
+    throw new RktError('EPODREAD', `cannot read ${statusDir}: ${describe(err)}`, { cause: err });
+  }
+  for (const app of names.sort()) {
+    if (app.startsWith('.')) continue;
+    const file = path.join(statusDir, app);
+    const line = await readLine(file);
+    if (line === undefined) continue;
+    if (!/^-?\d+$/.test(line)) throw new RktError('EPODCORRUPT', `${file} holds "${line}", not an exit status`);
+    out.set(app, Number(line));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Finding pods
+
+/** The uuids in `pods/<dirState>/`, sorted; none if the directory does not exist yet. */
+async function podNames(dataDir: string, dirState: PodDirState): Promise<string[]> {
+  const dir = podStateDir(dataDir, dirState);
+  try {
+    return (await fs.readdir(dir)).filter(isPodUuid).sort();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw new RktError('EPODREAD', `cannot list ${dir}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** bigint stat of `dir`, or undefined if it is not there (the pod moved on or was removed). */
+async function statDir(dir: string): Promise<BigIntStats | undefined> {
+  try {
+    const st = await fs.lstat(dir, { bigint: true });
+    return st.isDirectory() ? st : undefined;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EPODREAD', `cannot stat ${dir}: ${describe(err)}`, { cause: err });
+  }
+}
+
+interface Located {
+  readonly uuid: string;
+  readonly dirState: PodDirState;
+  readonly dir: string;
+  readonly st: BigIntStats;
+  readonly state: PodState;
+  readonly locked: boolean;
+}
+
+/**
+ * The state of pod `uuid` if it is in `dirState`, or undefined if it is not there. The lock is tested between
+ * two stats of the directory: pods only move forward and are never locked again once in `run/`, so if the pod
+ * was in `dirState` before and after the test, the lock it saw is the lock of a pod in `dirState`.
+ */
+async function stateIn(dataDir: string, dirState: PodDirState, uuid: string): Promise<Located | undefined> {
+  const dir = podDir(dataDir, dirState, uuid);
+  const st = await statDir(dir);
+  if (st === undefined) return undefined;
+  let locked: boolean;
+  try {
+    locked = await isLockedStat(dir, st);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EPODREAD', `cannot check the lock of pod ${uuid}: ${describe(err)}`, { cause: err });
+  }
+  const again = await statDir(dir);
+  if (again === undefined || again.ino !== st.ino || again.dev !== st.dev) return undefined;
+  return { uuid, dirState, dir, st, state: stateOf(dirState, locked), locked };
+}
+
+/**
+ * Where pod `uuid` is now, looking in lifecycle order (`from` on): a pod that moves while we look is found in
+ * a later directory, never missed. Undefined if it is in none (removed).
+ */
+async function locate(dataDir: string, uuid: string, from = 0): Promise<Located | undefined> {
+  for (const dirState of POD_DIRS.slice(from)) {
+    const found = await stateIn(dataDir, dirState, uuid);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Read everything about a located pod; undefined if it moved on while being read. */
+async function readInfo(loc: Located): Promise<PodInfo | undefined> {
+  const { dir } = loc;
+  const [created, started, exited, pid, appStatuses] = await Promise.all([
+    readTimestamp(dir, CREATED_FILE),
+    readTimestamp(dir, STARTED_FILE),
+    readTimestamp(dir, EXITED_FILE),
+    readPid(dir),
+    readAppStatuses(dir),
+  ]);
+  const again = await statDir(dir);
+  if (again === undefined || again.ino !== loc.st.ino) return undefined;
+  return { uuid: loc.uuid, state: loc.state, dir, locked: loc.locked, created, started, exited, pid, appStatuses };
+}
+
+/** Everything about pod `uuid` seen first in `dirState`, following it if it moves; undefined if removed. */
+async function infoFrom(dataDir: string, uuid: string, dirState: PodDirState): Promise<PodInfo | undefined> {
+  let from = POD_DIRS.indexOf(dirState);
+  // Each retry means the pod moved forward, so this ends after at most one pass over POD_DIRS.
+  for (;;) {
+    const loc = await locate(dataDir, uuid, from);
+    if (loc === undefined) return undefined;
+    const info = await readInfo(loc);
+    if (info !== undefined) return info;
+    from = POD_DIRS.indexOf(loc.dirState);
+  }
+}
+
+/**
+ * Every pod under `<dataDir>/pods`, each once, with its state. Pods may change state or be removed while this
+ * runs: a pod seen in two directories is reported in the later one, a pod that vanished is left out.
+ */
+export async function listPods(dataDir: string): Promise<PodInfo[]> {
+  const seen = new Map<string, PodDirState>();
+  for (const dirState of POD_DIRS) {
+    for (const uuid of await podNames(dataDir, dirState)) {
+      seen.delete(uuid); // keep the latest directory, and list the pod in its place in lifecycle order
+      seen.set(uuid, dirState);
+    }
+  }
+  const infos = await Promise.all([...seen].map(([uuid, dirState]) => infoFrom(dataDir, uuid, dirState)));
+  return infos.filter((i): i is PodInfo => i !== undefined);
+}
+
+/** Every pod uuid under `<dataDir>/pods`. */
+async function allUuids(dataDir: string): Promise<Set<string>> {
+  const all = new Set<string>();
+  for (const dirState of POD_DIRS) for (const uuid of await podNames(dataDir, dirState)) all.add(uuid);
+  return all;
+}
+
+/**
+ * The pod a user's word names: its full UUID or a unique prefix of it (at least one character), in any case.
+ * Not found → ENOPOD; a prefix of several → EAMBIGUOUS listing them.
+ */
+export async function getPod(dataDir: string, uuidOrPrefix: string): Promise<PodInfo> {
+  const want = uuidOrPrefix.toLowerCase();
+  const notFound = () => new RktError('ENOPOD', `no pod "${uuidOrPrefix}"`, { hint: 'see "rkt list"' });
+  if (want === '') throw notFound();
+  const all = await allUuids(dataDir);
+  const matches = all.has(want) ? [want] : [...all].filter((u) => u.startsWith(want)).sort();
+  const [uuid] = matches;
+  if (uuid === undefined) throw notFound();
+  if (matches.length > 1) {
+    throw new RktError('EAMBIGUOUS', `pod UUID prefix "${uuidOrPrefix}" is ambiguous: it matches ${matches.join(', ')}`, {
+      hint: 'give more of the UUID',
+    });
+  }
+  const info = await infoFrom(dataDir, uuid, 'embryo');
+  if (info === undefined) throw notFound();
+  return info;
+}
+
+/** The pod UUID in a `--uuid-file` (surrounding whitespace trimmed). Missing, unreadable or empty → EUUIDFILE. */
+export async function readUuidFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new RktError('EUUIDFILE', `cannot read --uuid-file "${file}": ${describe(err)}`, { cause: err });
+  }
+  const uuid = text.trim();
+  if (uuid === '') throw new RktError('EUUIDFILE', `--uuid-file "${file}" is empty`, { hint: 'it should hold a pod UUID' });
+  if (/\s/.test(uuid)) throw new RktError('EUUIDFILE', `--uuid-file "${file}" holds more than one word; it should hold one pod UUID`);
+  return uuid;
+}
+
+/** Save a pod's UUID for a later `--uuid-file` (`rkt prepare --uuid-file-save`): one line, atomically. */
+export async function writeUuidFile(file: string, uuid: string): Promise<void> {
+  try {
+    await writeFileAtomic(file, `${uuid}\n`);
+  } catch (err) {
+    throw new RktError('EUUIDFILE', `cannot write --uuid-file-save "${file}": ${describe(err)}`, { cause: err });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Creating and moving pods
+
+/** Create directory `dir` with DIR_MODE (whatever the umask) unless it exists; fsync its parent if created. */
+async function ensureDir(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, DIR_MODE);
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    if (!(await fs.stat(dir)).isDirectory()) throw new RktError('EPODDIR', `${dir} exists and is not a directory`);
+    return;
+  }
+  await fs.chmod(dir, DIR_MODE);
+  await fsyncDir(path.dirname(dir));
+}
+
+/** Create `<dataDir>/pods/<dirState>/` (and `pods/`, and the data directory) as needed. */
+async function ensureStateDir(dataDir: string, dirState: PodDirState): Promise<void> {
+  try {
+    await fs.mkdir(dataDir, { recursive: true, mode: DIR_MODE });
+    await ensureDir(podsDir(dataDir));
+    await ensureDir(podStateDir(dataDir, dirState));
+  } catch (err) {
+    if (err instanceof RktError) throw err;
+    throw new RktError('EPODDIR', `cannot create ${podStateDir(dataDir, dirState)}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Create a new pod in `embryo/` with a fresh UUID: the directory (mode 0750), its `uuid` and `created` files.
+ * The pod is returned locked through `lockFd` (from `openPodDir`): keep it open through `toPrepare`,
+ * `toPrepared`/`toRun` — the lock follows the directory through renames — and close it (or hand it to stage1).
+ */
+export async function createEmbryo(dataDir: string): Promise<{ uuid: string; dir: string; lockFd: number }> {
+  await ensureStateDir(dataDir, 'embryo');
+  for (let attempt = 0; ; attempt++) {
+    const uuid = newPodUuid();
+    const dir = podDir(dataDir, 'embryo', uuid);
+    try {
+      await fs.mkdir(dir, DIR_MODE);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST') && attempt < 3) continue; // a UUID collision: astronomically unlikely
+      throw new RktError('EPODDIR', `cannot create pod directory ${dir}: ${describe(err)}`, { cause: err });
+    }
+    let lockFd: number | undefined;
+    try {
+      await fs.chmod(dir, DIR_MODE);
+      lockFd = openPodDir(dir);
+      if (!(await tryLockFd(lockFd))) {
+        throw new RktError('EPODLOCKED', `failed to lock pod ${uuid}: already locked`, { hint: 'something else is using the new pod directory' });
+      }
+      await writeFileAtomic(path.join(dir, UUID_FILE), `${uuid}\n`);
+      await writeTimestamp(dir, CREATED_FILE, new Date());
+      await fsyncDir(path.dirname(dir));
+    } catch (err) {
+      if (lockFd !== undefined) closePodDir(lockFd);
+      await fs.rm(dir, { recursive: true, force: true });
+      if (err instanceof RktError) throw err;
+      throw new RktError('EPODDIR', `cannot create pod ${uuid}: ${describe(err)}`, { cause: err });
+    }
+    return { uuid, dir, lockFd };
+  }
+}
+
+function wrongState(uuid: string, state: PodState | 'gone', wanted: readonly PodState[]): RktError {
+  return new RktError('EPODSTATE', `pod ${uuid} is ${state}, not ${wanted.join(' or ')}`);
+}
+
+/**
+ * Move pod `uuid` from one of the `wanted` states to `pods/<to>/`: check the state, take the lock (through the
+ * caller's `lockFd`, which keeps it, or through a descriptor of our own, closed afterwards), check that the pod
+ * did not move meanwhile, rename, fsync both parents. Returns the new directory.
+ */
+async function transition(
+  dataDir: string,
+  uuid: string,
+  wanted: readonly PodState[],
+  to: PodDirState,
+  lockFd: number | undefined,
+): Promise<string> {
+  const loc = await locate(dataDir, uuid);
+  if (loc === undefined) throw new RktError('ENOPOD', `no pod "${uuid}"`, { hint: 'see "rkt list"' });
+  if (!wanted.includes(loc.state)) throw wrongState(uuid, loc.state, wanted);
+
+  const fd = lockFd ?? openPodDir(loc.dir);
+  try {
+    if (lockFd !== undefined) {
+      const held = await fstat(lockFd, { bigint: true });
+      if (held.ino !== loc.st.ino || held.dev !== loc.st.dev) {
+        throw new Error(`bug: the lock descriptor passed for pod ${uuid} is not its directory ${loc.dir}`);
+      }
+    }
+    if (!(await tryLockFd(fd))) {
+      throw new RktError('EPODLOCKED', `failed to lock pod ${uuid}: already locked`, {
+        hint: 'another rkt is preparing, running or collecting it',
+      });
+    }
+    const now = await statDir(loc.dir);
+    if (now === undefined || now.ino !== loc.st.ino) {
+      const moved = await locate(dataDir, uuid);
+      throw wrongState(uuid, moved?.state ?? 'gone', wanted);
+    }
+
+    await ensureStateDir(dataDir, to);
+    const dest = podDir(dataDir, to, uuid);
+    try {
+      await fs.rename(loc.dir, dest);
+      await fsyncDir(path.dirname(loc.dir));
+      await fsyncDir(path.dirname(dest));
+    } catch (err) {
+      throw new RktError('EPODMOVE', `cannot move pod ${uuid} from ${loc.dirState} to ${to}: ${describe(err)}`, { cause: err });
+    }
+    return dest;
+  } finally {
+    if (lockFd === undefined) closePodDir(fd);
+  }
+}
+
+/** embryo → prepare. `lockFd` is the one from `createEmbryo`; it keeps the lock (the pod is now preparing). */
+export async function toPrepare(dataDir: string, uuid: string, lockFd: number): Promise<string> {
+  return transition(dataDir, uuid, ['embryo'], 'prepare', lockFd);
+}
+
+/** prepare (locked through `lockFd`) → prepared. Close `lockFd` afterwards: a prepared pod is not locked. */
+export async function toPrepared(dataDir: string, uuid: string, lockFd: number): Promise<string> {
+  return transition(dataDir, uuid, ['preparing'], 'prepared', lockFd);
+}
+
+/**
+ * prepared → run (`rkt run-prepared`: `lockFd` from `openPodDir`, the lock is taken here) or prepare → run
+ * (`rkt run`, which holds the lock since `createEmbryo`). On return the pod is running for as long as `lockFd`
+ * (or a copy of it handed to stage1) stays open; closing every copy makes it exited.
+ */
+export async function toRun(dataDir: string, uuid: string, lockFd: number): Promise<string> {
+  return transition(dataDir, uuid, ['prepared', 'preparing'], 'run', lockFd);
+}
+
+/** run, exited (not locked) → exited-garbage, for `rkt gc`. A running pod is refused (EPODSTATE). */
+export async function toExitedGarbage(dataDir: string, uuid: string): Promise<string> {
+  return transition(dataDir, uuid, ['exited'], 'exited-garbage', undefined);
+}
+
+/**
+ * prepare, aborted (not locked), or prepared → garbage, for `rkt gc` (which decides whether a prepared pod has
+ * expired). A pod being prepared or run meanwhile holds its lock and is refused (EPODSTATE or EPODLOCKED).
+ */
+export async function toGarbage(dataDir: string, uuid: string): Promise<string> {
+  return transition(dataDir, uuid, ['aborted-prepare', 'prepared'], 'garbage', undefined);
+}
+
+/** Decode the octal escapes (`\040`) of a path in /proc/self/mountinfo. */
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** The mount points at or under `dir` in our mount namespace (pure, from mountinfo text). */
+export function mountsUnder(mountinfo: string, dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const out: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const field = line.split(' ')[4];
+    if (field === undefined) continue;
+    const mnt = unescapeMountPath(field);
+    if (mnt === dir || mnt.startsWith(prefix)) out.push(mnt);
+  }
+  return out;
+}
+
+/**
+ * Delete a pod directory and everything in it, then fsync its parent. The caller has unmounted everything in
+ * it (and holds its lock, or knows it cannot be taken): a directory with a mount point still in it is refused
+ * (EPODBUSY) rather than deleted through the mount. A directory already gone is not an error.
+ */
+export async function removePodDir(dir: string): Promise<void> {
+  let real: string;
+  try {
+    real = await fs.realpath(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw new RktError('EPODREAD', `cannot resolve ${dir}: ${describe(err)}`, { cause: err });
+  }
+  const mounted = mountsUnder(await fs.readFile('/proc/self/mountinfo', 'utf8'), real);
+  if (mounted.length > 0) {
+    throw new RktError('EPODBUSY', `cannot remove ${dir}: ${mounted.join(', ')} still mounted`, { hint: 'unmount them first' });
+  }
+  try {
+    await fs.rm(real, { recursive: true, force: true });
+    await fsyncDir(path.dirname(real));
+  } catch (err) {
+    throw new RktError('EPODRM', `cannot remove ${dir}: ${describe(err)}`, { cause: err });
+  }
+}

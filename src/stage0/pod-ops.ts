@@ -1,0 +1,142 @@
+/** Acting on existing pods: stop, enter, remove, collect garbage. */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, isErrno, RktError } from '../common/errors.js';
+import type { Store } from '../store/store.js';
+import * as pods from '../pod/pods.js';
+import type { PodInfo } from '../pod/pods.js';
+import { POD_MANIFEST } from '../pod/layout.js';
+import { parsePodManifest, type PodManifest } from '../image/pod-manifest.js';
+import { readPodOptions } from './run.js';
+import { cgroupDirsFor, removeCgroups } from './cgroups.js';
+
+/** A stage1 entrypoint of a pod, run from the stage1 image's tree in the store (a pod's own tree is mounted only inside it). */
+async function entrypoint(store: Store, pod: PodInfo, which: 'stage1Stop' | 'stage1Enter'): Promise<string> {
+  const o = await readPodOptions(pod.dir);
+  return path.join(store.layout.tree(o.stage1Id), 'rootfs', o[which]);
+}
+
+function runProgram(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; stdio: 'inherit' | 'pipe' }): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: opts.stdio === 'inherit' ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stderr }));
+  });
+}
+
+/** The pod manifest of a pod. */
+export async function readPodManifest(pod: PodInfo): Promise<PodManifest> {
+  try {
+    return parsePodManifest(await fs.readFile(path.join(pod.dir, POD_MANIFEST)));
+  } catch (err) {
+    if (err instanceof RktError) throw err;
+    throw new RktError('EPODREAD', `pod ${pod.uuid} has no readable manifest: ${describe(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Stop a running pod: gracefully (the pod's systemd stops the apps, post-stop handlers run) or with SIGKILL.
+ * Waits up to `timeoutMs` for it to exit. Returns false if the pod was not running.
+ */
+export async function stopPod(store: Store, dataDir: string, pod: PodInfo, force: boolean, timeoutMs = 30_000): Promise<boolean> {
+  if (pod.state !== 'running') return false;
+  if (pod.pid === undefined) throw new RktError('ESTOP', `pod ${pod.uuid} is starting (no pid recorded yet)`, { hint: 'try again in a moment' });
+  const r = await runProgram(await entrypoint(store, pod, 'stage1Stop'), [String(pod.pid), ...(force ? ['--force'] : [])], { cwd: pod.dir, stdio: 'pipe' });
+  if (r.code !== 0) {
+    const now = await pods.getPod(dataDir, pod.uuid);
+    if (now.state !== 'running') return true;
+    throw new RktError('ESTOP', `failed to stop pod ${pod.uuid}: ${r.stderr.trim() || `stop entrypoint exited ${r.code}`}`);
+  }
+  const start = Date.now();
+  for (;;) {
+    const now = await pods.getPod(dataDir, pod.uuid);
+    if (now.state !== 'running') return true;
+    if (Date.now() - start > timeoutMs) throw new RktError('ETIMEOUT', `pod ${pod.uuid} did not stop within ${timeoutMs / 1000}s`, { hint: 'use rkt stop --force' });
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** Run CMD in an app of a running pod, with the app's environment; returns CMD's exit status. */
+export async function enterPod(store: Store, pod: PodInfo, app: string | undefined, cmd: readonly string[]): Promise<number> {
+  if (pod.state !== 'running' || pod.pid === undefined) throw new RktError('EENTER', `cannot enter pod ${pod.uuid}: it is ${pod.state}, not running`);
+  const manifest = await readPodManifest(pod);
+  const names = manifest.apps.map((a) => a.name);
+  const chosen = app ?? (names.length === 1 ? names[0] : undefined);
+  if (chosen === undefined) throw new RktError('EENTER', `pod ${pod.uuid} has several apps (${names.join(', ')})`, { hint: 'choose one with --app' });
+  const a = manifest.apps.find((x) => x.name === chosen);
+  if (a === undefined) throw new RktError('EENTER', `pod ${pod.uuid} has no app "${chosen}" (it has ${names.join(', ')})`);
+  const env: NodeJS.ProcessEnv = Object.fromEntries((a.app?.environment ?? []).map((e) => [e.name, e.value]));
+  let argv = [...cmd];
+  if (argv.length === 0) {
+    const bash = path.join(store.layout.tree(a.image.id), 'rootfs', 'bin', 'bash');
+    argv = [(await fs.lstat(bash).then(() => true, () => false)) ? '/bin/bash' : '/bin/sh'];
+  }
+  const r = await runProgram(await entrypoint(store, pod, 'stage1Enter'), [String(pod.pid), chosen, ...argv], { cwd: pod.dir, env, stdio: 'inherit' });
+  return r.code;
+}
+
+/** Remove a pod that is not running: any state but running/preparing. */
+export async function removePod(dataDir: string, pod: PodInfo): Promise<void> {
+  if (pod.state === 'running' || pod.state === 'preparing' || pod.state === 'embryo') {
+    throw new RktError('EPODSTATE', `cannot remove pod ${pod.uuid}: it is ${pod.state}`, { hint: pod.state === 'running' ? 'stop it first: rkt stop ' + pod.uuid : undefined });
+  }
+  let dir = pod.dir;
+  if (pod.state === 'exited') dir = await pods.toExitedGarbage(dataDir, pod.uuid);
+  else if (pod.state === 'prepared' || pod.state === 'aborted-prepare') dir = await pods.toGarbage(dataDir, pod.uuid);
+  await removeCgroups(await cgroupDirsFor(pod.uuid));
+  await pods.removePodDir(dir);
+}
+
+export interface GcOptions { readonly graceMs: number; readonly expirePreparedMs: number; readonly markOnly: boolean }
+export interface GcReport { readonly marked: string[]; readonly removed: string[]; readonly failed: string[] }
+
+/**
+ * Garbage-collect pods: exited pods are marked (moved to exited-garbage); marked pods older than the grace
+ * period, aborted prepares and expired prepared pods are removed. A running pod is never touched.
+ */
+export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => void, now = Date.now()): Promise<GcReport> {
+  const report: GcReport = { marked: [], removed: [], failed: [] };
+  for (const p of await pods.listPods(dataDir)) {
+    try {
+      if (p.state === 'exited') {
+        const dir = await pods.toExitedGarbage(dataDir, p.uuid);
+        await fs.writeFile(path.join(dir, 'gc-marked'), `${new Date(now).toISOString()}\n`);
+        report.marked.push(p.uuid);
+        log(`moving pod ${p.uuid} to garbage`);
+      }
+    } catch (err) {
+      if (!(err instanceof RktError)) throw err;
+      log(`cannot mark pod ${p.uuid}: ${err.message}, ignoring`);
+    }
+  }
+  if (o.markOnly) return report;
+  for (const p of await pods.listPods(dataDir)) {
+    try {
+      let dir: string | undefined;
+      if (p.state === 'exited-garbage') {
+        const marked = await fs.readFile(path.join(p.dir, 'gc-marked'), 'utf8').then((s) => Date.parse(s.trim()), (err: unknown) => {
+          if (isErrno(err, 'ENOENT')) return 0;
+          throw err;
+        });
+        if (now - marked >= o.graceMs) dir = p.dir;
+      } else if (p.state === 'aborted-prepare' || p.state === 'garbage') {
+        dir = p.state === 'garbage' ? p.dir : await pods.toGarbage(dataDir, p.uuid);
+      } else if (p.state === 'prepared' && p.created !== undefined && now - p.created.getTime() >= o.expirePreparedMs) {
+        dir = await pods.toGarbage(dataDir, p.uuid);
+      }
+      if (dir === undefined) continue;
+      await removeCgroups(await cgroupDirsFor(p.uuid));
+      await pods.removePodDir(dir);
+      report.removed.push(p.uuid);
+      log(`garbage collecting pod ${p.uuid}`);
+    } catch (err) {
+      if (!(err instanceof RktError)) throw err;
+      report.failed.push(p.uuid);
+      log(`cannot collect pod ${p.uuid}: ${err.message}, ignoring`);
+    }
+  }
+  return report;
+}

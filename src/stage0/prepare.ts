@@ -1,0 +1,302 @@
+/**
+ * Turning `rkt run`/`rkt prepare` arguments into a prepared pod: images fetched, the pod manifest resolved
+ * and written, the stage1 tree laid out with one systemd unit per app. Nothing runs yet.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, isErrno, RktError } from '../common/errors.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import type { GlobalOptions } from '../common/options.js';
+import { isAcName } from '../image/names.js';
+import type { App, ImageManifest } from '../image/manifest.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { serializePodManifest, validatePodManifest, type Mount, type PodManifest, type RuntimeApp, type Volume } from '../image/pod-manifest.js';
+import type { Store } from '../store/store.js';
+import type { ImageRecord } from '../store/records.js';
+import type { PullPolicy } from '../fetch/fetch.js';
+import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
+import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
+import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
+import * as layout from '../pod/layout.js';
+
+export interface AppRequest {
+  readonly image: string;
+  readonly exec?: string;
+  readonly name?: string;
+  readonly user?: string;
+  readonly group?: string;
+  readonly workingDir?: string;
+  readonly environment: readonly (readonly [string, string])[];
+  readonly mounts: readonly Mount[];
+  readonly args: readonly string[];
+}
+
+export interface PodRequest {
+  readonly apps: readonly AppRequest[];
+  readonly volumes: readonly Volume[];
+  /** Mounts given before the first image: for every app. */
+  readonly podMounts: readonly Mount[];
+  readonly setEnv: readonly (readonly [string, string])[];
+  readonly setEnvFile: readonly (readonly [string, string])[];
+  readonly inheritEnv: boolean;
+  readonly hostname?: string;
+  readonly net: 'host' | 'none';
+  readonly interactive: boolean;
+  readonly noOverlay: boolean;
+  readonly pullPolicy: PullPolicy;
+  readonly stage1: Stage1Choice;
+  /** A pod manifest given whole (--pod-manifest): apps and volumes come from it. */
+  readonly podManifest?: PodManifest;
+}
+
+/** Run-time choices kept beside the pod manifest, for run-prepared. */
+export interface PodOptions {
+  readonly hostname: string;
+  readonly net: 'host' | 'none';
+  readonly interactive: boolean;
+  readonly noOverlay: boolean;
+  readonly stage1Id: string;
+  readonly stage1Run: string;
+  readonly stage1Stop: string;
+  readonly stage1Enter: string;
+}
+
+export const OPTIONS_FILE = 'options.json';
+
+/** The default app name: the image name's last path element (`example.com/busybox` → `busybox`). */
+export function defaultAppName(imageName: string): string {
+  return imageName.split('/').pop() ?? imageName;
+}
+
+/** The app an image runs, after --exec, -- args, --user, --group and --working-dir. */
+export function effectiveApp(image: ImageManifest, req: AppRequest, env: readonly (readonly [string, string])[]): App {
+  const base: App | undefined = image.app;
+  if (base === undefined && req.exec === undefined) {
+    throw new RktError('EAPP', `image ${image.name} has no app to run`, { hint: 'give one with --exec after the image' });
+  }
+  const baseExec = base?.exec ?? [];
+  const exec = req.exec !== undefined
+    ? [req.exec, ...req.args]
+    : [...baseExec.slice(0, 1), ...(req.args.length > 0 ? req.args : baseExec.slice(1))];
+  if (exec.length === 0) throw new RktError('EAPP', `image ${image.name} has no exec`, { hint: 'give one with --exec after the image' });
+  return {
+    exec,
+    user: req.user ?? base?.user ?? '0',
+    group: req.group ?? base?.group ?? '0',
+    supplementaryGIDs: base?.supplementaryGIDs ?? [],
+    eventHandlers: base?.eventHandlers ?? [],
+    ...(req.workingDir ?? base?.workingDirectory ? { workingDirectory: req.workingDir ?? base?.workingDirectory } : {}),
+    environment: env.map(([name, value]) => ({ name, value })),
+    isolators: base?.isolators ?? [],
+    mountPoints: base?.mountPoints ?? [],
+    ports: base?.ports ?? [],
+  };
+}
+
+/**
+ * The app's mounts: its own and the pod-wide ones, plus one for each mount point the image declares that a
+ * volume of the same name satisfies. An unsatisfied mount point, or a mount of an unknown volume, is an error.
+ */
+export function resolveMounts(appName: string, image: ImageManifest, app: App, mounts: readonly Mount[], volumes: readonly Volume[]): Mount[] {
+  const out = [...mounts];
+  for (const m of out) {
+    if (!volumes.some((v) => v.name === m.volume)) {
+      throw new RktError('EVOLUME', `app ${appName}: mount of unknown volume "${m.volume}"`, { hint: `add --volume ${m.volume},kind=host,source=/path (or kind=empty)` });
+    }
+  }
+  for (const mp of app.mountPoints) {
+    if (out.some((m) => m.path === mp.path || m.volume === mp.name)) continue;
+    if (volumes.some((v) => v.name === mp.name)) {
+      out.push({ volume: mp.name, path: mp.path });
+      continue;
+    }
+    throw new RktError('EVOLUME', `app ${appName}: mount point "${mp.name}" (${mp.path}) of image ${image.name} is not satisfied`, {
+      hint: `add --volume ${mp.name},kind=host,source=/path or --volume ${mp.name},kind=empty`,
+    });
+  }
+  return out;
+}
+
+async function readManifestOf(store: Store, rec: ImageRecord): Promise<ImageManifest> {
+  return parseImageManifest(await fs.readFile(path.join(store.layout.tree(rec.id), 'manifest')));
+}
+
+/** Fetch the images and build the pod manifest (fully resolved: images by ID, every mount point satisfied). */
+export async function buildPodManifest(store: Store, globals: GlobalOptions, req: PodRequest, note?: (m: string) => void): Promise<PodManifest> {
+  const { fetchImage } = await import('../fetch/fetch.js');
+  if (req.podManifest !== undefined) {
+    for (const a of req.podManifest.apps) {
+      const rec = await store.get(a.image.id);
+      if (rec === undefined) throw new RktError('ENOIMAGE', `pod manifest app ${a.name}: image ${a.image.id} is not in the store`, { hint: `fetch it first: rkt fetch ${a.image.name ?? a.image.id}` });
+    }
+    return req.podManifest;
+  }
+  if (req.apps.length === 0) throw new RktError('EUSAGE', 'no image given: rkt run [flags] IMAGE [app flags] [--- IMAGE ...]', { exitCode: 2 });
+  const inherited = req.inheritEnv ? process.env : undefined;
+  const apps: RuntimeApp[] = [];
+  for (const a of req.apps) {
+    const rec = await fetchImage({ store, globals, pullPolicy: req.pullPolicy, ...(note !== undefined ? { note } : {}) }, a.image);
+    const image = await readManifestOf(store, rec);
+    const name = a.name ?? defaultAppName(image.name);
+    if (!isAcName(name)) {
+      throw new RktError('EAPP', `app name "${name}" (from image ${image.name}) is not a valid AC Name`, { hint: 'give one with --name after the image (lowercase letters, digits and -)' });
+    }
+    if (apps.some((x) => x.name === name)) {
+      throw new RktError('EAPP', `two apps are named "${name}"`, { hint: 'give each a different --name after its image' });
+    }
+    const env = aceEnvironment({
+      app: name, ...(inherited !== undefined ? { inherited } : {}), image: image.app?.environment ?? [],
+      setEnvFile: req.setEnvFile, setEnv: req.setEnv, appEnvironment: a.environment,
+    });
+    const app = effectiveApp(image, a, env);
+    const mounts = resolveMounts(name, image, app, [...req.podMounts, ...a.mounts], req.volumes);
+    apps.push({ name, image: { name: image.name, id: rec.id, labels: image.labels }, app, mounts, annotations: [] });
+  }
+  const manifest = validatePodManifest(JSON.parse(serializePodManifest({
+    acVersion: '0.8.11', acKind: 'PodManifest', apps, volumes: req.volumes, isolators: [], annotations: [], ports: [],
+  })) as unknown);
+  return manifest;
+}
+
+async function mkdirOwned(dir: string, like?: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  if (like === undefined) return;
+  const st = await fs.stat(like);
+  await fs.chmod(dir, st.mode & 0o7777);
+  await fs.chown(dir, st.uid, st.gid);
+}
+
+/** Files an app gets per the ACE when its image lacks them: /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab. */
+async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none'): Promise<void> {
+  const etcLower = await resolveInRoot(imageRoot, '/etc');
+  const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === path.join(imageRoot, 'etc');
+  const etc = path.join(upper, 'etc');
+  const ensureEtc = () => mkdirOwned(etc, lowerEtcIsDir ? etcLower : undefined);
+  const missing = async (p: string) => (await resolveInRoot(imageRoot, p)) === undefined;
+  if (await missing('/etc/hosts')) {
+    await ensureEtc();
+    await fs.writeFile(path.join(etc, 'hosts'), `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, { mode: 0o644 });
+  }
+  await ensureEtc();
+  await fs.writeFile(path.join(etc, 'hostname'), `${hostname}\n`, { mode: 0o644 });
+  if (net === 'host' && (await missing('/etc/resolv.conf'))) {
+    try {
+      await fs.copyFile('/etc/resolv.conf', path.join(etc, 'resolv.conf'));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+  }
+  if (await missing('/etc/mtab')) await fs.symlink('../proc/self/mounts', path.join(etc, 'mtab'));
+}
+
+/**
+ * The binds nspawn makes for the apps' mounts: each volume's host directory (a host source, or the pod's own
+ * directory for an empty volume, shared by every app that mounts it) straight into the app's root inside the
+ * stage1 tree. (systemd's BindPaths= would take the source inside the app's RootDirectory, where the
+ * stage1's paths are not.)
+ */
+export function volumeBinds(pod: string, manifest: PodManifest): { source: string; target: string; readOnly: boolean }[] {
+  const out: { source: string; target: string; readOnly: boolean }[] = [];
+  for (const a of manifest.apps) {
+    for (const m of a.mounts) {
+      const v = m.appVolume ?? manifest.volumes.find((x) => x.name === m.volume);
+      if (v === undefined) continue;
+      const mp = a.app?.mountPoints.find((p) => p.path === m.path || p.name === m.volume);
+      out.push({
+        source: v.kind === 'host' ? v.source : path.join(pod, 'volumes', v.name),
+        target: path.posix.join('/opt/stage2', a.name, 'rootfs', m.path),
+        readOnly: v.readOnly === true || mp?.readOnly === true,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Lay out the pod's tree in `pod` (its directory, locked by the caller): the stage1 upper dir with the units,
+ * the apps' overlay dirs and ACE files, empty volumes, the status dir, options.json and the manifest.
+ * With `noOverlay`, the stage1 and app trees are copied instead.
+ */
+export async function layOutPod(store: Store, globals: GlobalOptions, pod: string, uuid: string, manifest: PodManifest, req: PodRequest): Promise<{ stage1: Stage1; options: PodOptions }> {
+  const stage1 = await resolveStage1(store, globals, req.stage1);
+  const hostname = req.hostname ?? `rkt-${uuid}`;
+  const s1 = path.join(pod, layout.STAGE1_DIR);
+  for (const d of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(s1, d), { recursive: true, mode: 0o755 });
+  const s1Root = req.noOverlay ? path.join(s1, 'rootfs') : path.join(s1, 'upper');
+  if (req.noOverlay) {
+    const { copyTree } = await import('../store/manage.js');
+    await fs.rm(path.join(s1, 'rootfs'), { recursive: true });
+    await copyTree(path.join(store.layout.tree(stage1.record.id), 'rootfs'), path.join(s1, 'rootfs'));
+  }
+  await fs.mkdir(path.join(pod, layout.STATUS_DIR), { mode: 0o755 });
+  for (const v of manifest.volumes) {
+    if (v.kind === 'empty') {
+      const d = path.join(pod, 'volumes', v.name);
+      await fs.mkdir(d, { recursive: true });
+      await fs.chmod(d, parseInt(v.mode, 8));
+      await fs.chown(d, v.uid, v.gid);
+    } else {
+      try {
+        if (!(await fs.stat(v.source)).isDirectory() && !(await fs.stat(v.source)).isFile()) throw new Error('not a file or directory');
+      } catch (err) {
+        throw new RktError('EVOLUME', `volume ${v.name}: host source ${v.source} ${isErrno(err, 'ENOENT') ? 'does not exist' : `is unusable: ${describe(err)}`}`, {
+          hint: 'create it, or fix source= in --volume',
+        });
+      }
+    }
+  }
+  const specs: AppUnitSpec[] = [];
+  for (const a of manifest.apps) {
+    const app = a.app;
+    if (app === undefined) throw new RktError('EAPP', `app ${a.name} has no app section`);
+    const imageRoot = path.join(store.layout.tree(a.image.id), 'rootfs');
+    const imageName = a.image.name ?? a.image.id;
+    await checkExec(imageRoot, app.exec[0] ?? '', imageName);
+    const uid = await resolveId('user', app.user, imageRoot, a.name);
+    const gid = await resolveId('group', app.group, imageRoot, a.name);
+    const mountTarget = path.join(s1Root, 'opt', 'stage2', a.name, 'rootfs');
+    await fs.mkdir(mountTarget, { recursive: true, mode: 0o755 });
+    let upper: string;
+    if (req.noOverlay) {
+      const { copyTree } = await import('../store/manage.js');
+      await fs.rmdir(mountTarget);
+      await copyTree(imageRoot, mountTarget);
+      upper = mountTarget;
+    } else {
+      upper = layout.overlayUpperDir(pod, a.name);
+      await fs.mkdir(upper, { recursive: true, mode: 0o755 });
+      await fs.mkdir(layout.overlayWorkDir(pod, a.name), { recursive: true, mode: 0o755 });
+      const rootSt = await fs.stat(imageRoot);
+      await fs.chmod(upper, rootSt.mode & 0o7777);
+    }
+    await aceFiles(imageRoot, upper, hostname, req.net);
+    // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer).
+    for (const m of a.mounts) {
+      if ((await resolveInRoot(imageRoot, m.path)) !== undefined) continue;
+      const v = manifest.volumes.find((x) => x.name === m.volume);
+      const isFile = v?.kind === 'host' && (await fs.stat(v.source)).isFile();
+      const target = path.join(upper, m.path);
+      await fs.mkdir(isFile ? path.dirname(target) : target, { recursive: true, mode: 0o755 });
+      if (isFile) await fs.writeFile(target, '', { flag: 'a' });
+    }
+    specs.push({
+      name: a.name, imageName, exec: app.exec, uid, gid, supplementaryGids: app.supplementaryGIDs,
+      workingDirectory: app.workingDirectory ?? '/',
+      environment: app.environment.map((e) => [e.name, e.value] as const),
+      preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
+      postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
+      interactive: req.interactive,
+    });
+  }
+  const unitDir = path.join(s1Root, 'etc', 'systemd', 'system');
+  await fs.mkdir(unitDir, { recursive: true, mode: 0o755 });
+  await fs.rm(path.join(unitDir, 'default.target'), { force: true });
+  for (const [file, text] of renderPodUnits(specs)) await fs.writeFile(path.join(unitDir, file), text, { mode: 0o644 });
+  const options: PodOptions = {
+    hostname, net: req.net, interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
+    stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
+  };
+  await writeFileAtomic(path.join(pod, OPTIONS_FILE), JSON.stringify(options, null, 1) + '\n');
+  await writeFileAtomic(path.join(pod, layout.POD_MANIFEST), serializePodManifest(manifest, true) + '\n', 0o644);
+  return { stage1, options };
+}

@@ -1,0 +1,135 @@
+/**
+ * Launching a prepared pod tree: the launcher script (mounts, cgroup) run in a private mount namespace, the
+ * stage1's run entrypoint with the nspawn arguments, the pod lock handed to it, and the wait for its end.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, RktError } from '../common/errors.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import type { PodManifest } from '../image/pod-manifest.js';
+import type { Store } from '../store/store.js';
+import * as layout from '../pod/layout.js';
+import { closePodDir } from '../pod/lock.js';
+import { writeTimestamp } from '../pod/pods.js';
+import { nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
+import { cgroupDirsFor, removeCgroups } from './cgroups.js';
+import { OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
+
+export interface LaunchOptions {
+  readonly store: Store;
+  readonly pod: string;
+  readonly uuid: string;
+  readonly manifest: PodManifest;
+  readonly options: PodOptions;
+  /** The open pod directory whose flock is held; handed to stage1 and closed here. */
+  readonly lockFd: number;
+  readonly debug: boolean;
+  readonly mode: LaunchMode;
+  /** Where the pod's console goes: inherit our stdio. */
+  readonly stdin: 'inherit' | 'ignore';
+  /** Called with a function that asks the pod to stop (SIGTERM/SIGINT to rkt run). */
+  readonly onStopRequest?: (stop: () => void) => void;
+}
+
+/** Read a pod's run options (written at prepare time). */
+export async function readPodOptions(pod: string): Promise<PodOptions> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(pod, OPTIONS_FILE), 'utf8')) as PodOptions;
+  } catch (err) {
+    throw new RktError('EPODREAD', `cannot read ${path.join(pod, OPTIONS_FILE)}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** The overlay mounts of a pod: the stage1 tree, then each app's rootfs inside it. */
+export function podOverlays(store: Store, pod: string, manifest: PodManifest, stage1Id: string): OverlayMount[] {
+  const s1 = path.join(pod, layout.STAGE1_DIR);
+  const root = path.join(s1, 'rootfs');
+  return [
+    { lower: [path.join(store.layout.tree(stage1Id), 'rootfs')], upper: path.join(s1, 'upper'), work: path.join(s1, 'work'), target: root },
+    ...manifest.apps.map((a) => ({
+      lower: [path.join(store.layout.tree(a.image.id), 'rootfs')],
+      upper: layout.overlayUpperDir(pod, a.name),
+      work: layout.overlayWorkDir(pod, a.name),
+      target: layout.appRootfs(pod, a.name),
+    })),
+  ];
+}
+
+/** The pod's PID 1 (the stage1 systemd) as seen from the host: nspawn's child, once it exists. */
+async function findPodPid1(nspawnPid: number, exited: () => boolean): Promise<number | undefined> {
+  for (let i = 0; i < 500 && !exited(); i++) {
+    try {
+      const children = (await fs.readFile(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8')).trim().split(/\s+/).filter((s) => s !== '');
+      for (const c of children) {
+        const status = await fs.readFile(`/proc/${c}/status`, 'utf8');
+        // The container's init is PID 1 in its own PID namespace: NSpid lists the host pid and 1.
+        if (/^NSpid:\s+\d+\s+1$/m.test(status)) return Number(c);
+      }
+    } catch (err) {
+      if (exited()) return undefined;
+      void err;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return undefined;
+}
+
+/**
+ * Start the pod and wait for it to end. Returns the pod's exit status (the first failing app's, or 0).
+ * The lock fd is handed to the launcher (which becomes nspawn) and closed here at once, so the lock is held
+ * exactly as long as the pod's stage1 process lives, even if this process dies.
+ */
+export async function launchPod(o: LaunchOptions): Promise<number> {
+  const cgroups = await cgroupDirsFor(o.uuid);
+  const s1root = layout.stage1Rootfs(o.pod);
+  const launcher = path.join(o.pod, 'launch');
+  const ioDir = path.join(o.pod, 'io');
+  await fs.mkdir(ioDir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(launcher, renderLauncher({
+    cgroups,
+    ...(o.options.interactive ? {} : { ioDir }),
+    privateNspawnRun: o.mode.kind === 'raw',
+    overlays: o.options.noOverlay ? [] : podOverlays(o.store, o.pod, o.manifest, o.options.stage1Id),
+    entrypoint: path.join(s1root, o.options.stage1Run),
+  }), 0o755);
+  const binds = [
+    { source: path.join(o.pod, layout.STATUS_DIR), target: '/rkt/status', readOnly: false },
+    ...(o.options.interactive ? [] : [{ source: ioDir, target: '/rkt/io', readOnly: false }]),
+    ...volumeBinds(o.pod, o.manifest),
+  ];
+  const args = nspawnArgs({
+    uuid: o.uuid, stage1Root: s1root, hostname: o.options.hostname, net: o.options.net,
+    interactive: o.options.interactive, debug: o.debug, mode: o.mode, binds,
+  });
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
+    cwd: o.pod,
+    stdio: [o.stdin, 'inherit', 'inherit', o.lockFd],
+  });
+  closePodDir(o.lockFd);
+  let done = false;
+  const exit = new Promise<number>((resolve, reject) => {
+    child.on('error', (err) => { done = true; reject(new RktError('ELAUNCH', `cannot start the pod: ${describe(err)}`, { cause: err })); });
+    child.on('exit', (code, signal) => { done = true; resolve(code ?? 128 + (signal === null ? 0 : osSignal(signal))); });
+  });
+  o.onStopRequest?.(() => {
+    if (!done && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+  });
+  if (child.pid !== undefined) {
+    void findPodPid1(child.pid, () => done).then(async (pid) => {
+      if (pid === undefined) return;
+      await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${pid}\n`);
+      await writeTimestamp(o.pod, layout.STARTED_FILE, new Date());
+    }).catch(() => undefined);
+  }
+  try {
+    return await exit;
+  } finally {
+    await writeTimestamp(o.pod, layout.EXITED_FILE, new Date()).catch(() => undefined);
+    await removeCgroups(cgroups).catch(() => undefined);
+  }
+}
+
+function osSignal(name: NodeJS.Signals): number {
+  return (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 }) as Record<string, number>)[name] ?? 0;
+}

@@ -1,0 +1,119 @@
+/**
+ * How stage0 starts a pod's stage1: the systemd-nspawn arguments (handed to the stage1 image's `run`
+ * entrypoint) and the launcher script that prepares the pod's mounts and cgroup first. Pure functions.
+ */
+
+/** How the pod is launched: the systemd integration adds the registered cases; here, no host systemd. */
+export type LaunchMode =
+  | { readonly kind: 'raw' }
+  | { readonly kind: 'registered' };
+
+export interface NspawnSpec {
+  readonly uuid: string;
+  readonly stage1Root: string;
+  readonly hostname: string;
+  readonly net: 'host' | 'none';
+  readonly interactive: boolean;
+  readonly debug: boolean;
+  readonly mode: LaunchMode;
+  /** Host directories bound into the stage1 tree (status dir, volumes). */
+  readonly binds: readonly { readonly source: string; readonly target: string; readonly readOnly: boolean }[];
+}
+
+/** The machine name of a pod, as machined and journalctl -M know it. */
+export function machineName(uuid: string): string {
+  return `rkt-${uuid}`;
+}
+
+function bindArg(b: { source: string; target: string; readOnly: boolean }): string {
+  const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  return `${b.readOnly ? '--bind-ro' : '--bind'}=${esc(b.source)}:${esc(b.target)}`;
+}
+
+/** The argv (without the program) of the stage1's systemd-nspawn for a pod. */
+export function nspawnArgs(s: NspawnSpec): string[] {
+  const args = [
+    '--boot',
+    '--quiet',
+    `--directory=${s.stage1Root}`,
+    `--machine=${machineName(s.uuid)}`,
+    `--uuid=${s.uuid}`,
+    `--hostname=${s.hostname}`,
+    '--link-journal=no',
+    s.interactive ? '--console=interactive' : '--console=pipe',
+    '--keep-unit',
+  ];
+  args.push(s.mode.kind === 'raw' ? '--register=no' : '--register=yes');
+  if (s.net === 'none') args.push('--private-network');
+  for (const b of s.binds) args.push(bindArg(b));
+  args.push('--', s.debug ? '--log-target=console' : '--log-target=null', '--show-status=no');
+  if (s.debug) args.push('--log-level=info');
+  return args;
+}
+
+/** Single-quote a word for /bin/sh. */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** An overlay mount the launcher makes before starting the pod. */
+export interface OverlayMount {
+  readonly lower: readonly string[];
+  readonly upper: string;
+  readonly work: string;
+  readonly target: string;
+}
+
+/** Escape a path for overlayfs's option string (`,` `:` and `\` are special there). */
+export function overlayPath(p: string): string {
+  return p.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
+}
+
+export interface LauncherSpec {
+  /**
+   * Directory of the pod's stdout/stderr FIFOs (bound into the stage1 as /rkt/io): apps write there, and two
+   * relays started here copy to the stdout and stderr rkt was given, whatever they are.
+   */
+  readonly ioDir?: string;
+  /** cgroup directories (one per mounted hierarchy) to create and move into, so concurrent pods do not collide. */
+  readonly cgroups: readonly string[];
+  readonly overlays: readonly OverlayMount[];
+  /** The stage1 image's run entrypoint (absolute path on the host). */
+  readonly entrypoint: string;
+  /**
+   * Give nspawn a private /run/systemd/nspawn: where /run is not a tmpfs (no host systemd) nspawn refuses to
+   * clean its propagation directory there and says so on every run.
+   */
+  readonly privateNspawnRun?: boolean;
+}
+
+/**
+ * The launcher: a /bin/sh script run in a private mount namespace (`unshare --mount --propagation private`),
+ * so the pod's overlay mounts vanish with it. It joins the pod's own cgroups, makes the mounts, then execs the
+ * stage1 run entrypoint with its own arguments (the nspawn argv) — the same PID from start to end, so the pod
+ * lock fd inherited from stage0 stays held exactly as long as the pod lives.
+ */
+export function renderLauncher(s: LauncherSpec): string {
+  const lines = ['#!/bin/sh', '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.', 'set -e'];
+  for (const cg of s.cgroups) {
+    lines.push(`mkdir -p ${shQuote(cg)} && echo $$ > ${shQuote(`${cg}/cgroup.procs`)}`);
+  }
+  if (s.ioDir !== undefined) {
+    const out = shQuote(`${s.ioDir}/stdout`);
+    const err = shQuote(`${s.ioDir}/stderr`);
+    // This process (which becomes nspawn) holds each FIFO open read-write: the relays' opens do not block,
+    // and they see end-of-file only once nspawn has exited and every app has closed its end, so nothing the
+    // pod wrote is lost and no relay outlives the pod. The relays hold rkt's own stdout/stderr, so the output
+    // keeps flowing even if rkt itself is killed.
+    lines.push(`rm -f ${out} ${err} && mkfifo -m 0600 ${out} ${err}`);
+    lines.push(`exec 5<>${out} 6<>${err}`);
+    lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
+  }
+  if (s.privateNspawnRun === true) lines.push('mkdir -p /run/systemd/nspawn && mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn');
+  for (const o of s.overlays) {
+    const opts = `lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
+    lines.push(`mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)}`);
+  }
+  lines.push(`exec ${shQuote(s.entrypoint)} "$@"`, '');
+  return lines.join('\n');
+}

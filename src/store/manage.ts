@@ -1,0 +1,198 @@
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { describe, isErrno, RktError } from '../common/errors.js';
+import { fsyncDir, tempNameFor } from '../common/fs-atomic.js';
+import { decompress, detectCompression } from '../image/compression.js';
+import { peek } from '../image/aci.js';
+import type { Store } from './store.js';
+import { listRecords, type ImageRecord } from './records.js';
+import { applyPathWhitelist, overlayInto } from './render.js';
+
+/**
+ * Remove an image: its record first (from then on no command sees it), then its tree, layer, blob and remote
+ * cache entries. Safe to interrupt: leftovers without a record are collected by gc.
+ */
+export async function removeImage(store: Store, rec: ImageRecord): Promise<void> {
+  const l = store.layout;
+  await fs.rm(l.record(rec.id), { force: true });
+  await fsyncDir(l.images).catch(() => undefined);
+  await removeLeftovers(store, rec.id);
+}
+
+async function removeLeftovers(store: Store, id: string): Promise<void> {
+  const l = store.layout;
+  for (const p of [l.tree(id), l.layer(id), l.blob(id)]) await fs.rm(p, { recursive: true, force: true });
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(l.remotes);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  for (const n of names) {
+    const file = path.join(l.remotes, n);
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    if (text.includes(`"imageId":"${id}"`)) await fs.rm(file, { force: true });
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+export interface GcResult { readonly removed: readonly ImageRecord[]; readonly leftovers: readonly string[] }
+
+/**
+ * Collect garbage: images not used within `graceMs` and not in `inUse` (Image IDs pods need), staging
+ * directories of dead processes, and trees/blobs that have no record (a crash between rename and record).
+ */
+export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet<string>, now = Date.now()): Promise<GcResult> {
+  const l = store.layout;
+  const records = await listRecords(l);
+  const needed = new Set<string>(inUse);
+  for (const r of records) if (inUse.has(r.id)) r.dependencies.forEach((d) => needed.add(d));
+  const removed: ImageRecord[] = [];
+  for (const r of records) {
+    if (needed.has(r.id)) continue;
+    if (now - Date.parse(r.lastUsed) < graceMs) continue;
+    await removeImage(store, r);
+    removed.push(r);
+  }
+  const leftovers: string[] = [];
+  for (const n of await listDir(l.tmp)) {
+    const pid = Number(/^import-(\d+)-/.exec(n)?.[1]);
+    if (Number.isInteger(pid) && pidAlive(pid)) continue;
+    await fs.rm(path.join(l.tmp, n), { recursive: true, force: true });
+    leftovers.push(path.join(l.tmp, n));
+  }
+  const live = new Set((await listRecords(l)).map((r) => r.id));
+  for (const dir of [l.trees, l.layers, l.blobs]) {
+    for (const n of await listDir(dir)) {
+      if (live.has(n) || n.startsWith('.')) continue;
+      await fs.rm(path.join(dir, n), { recursive: true, force: true });
+      leftovers.push(path.join(dir, n));
+    }
+  }
+  return { removed, leftovers };
+}
+
+/** Write the image's uncompressed tar (its Image ID bytes) to `out`, atomically. */
+export async function exportImage(store: Store, rec: ImageRecord, out: string): Promise<void> {
+  const tmp = tempNameFor(path.resolve(out));
+  try {
+    const { head, stream } = await peek(createReadStream(store.layout.blob(rec.id)), 6);
+    const plain = decompress(stream, detectCompression(head), store.layout.blob(rec.id));
+    const hash = createHash('sha512');
+    plain.on('data', (c: Buffer) => hash.update(c));
+    await pipeline(plain, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+    if (`sha512-${hash.digest('hex')}` !== rec.id) {
+      throw new RktError('ECORRUPT', `stored image ${rec.id} is corrupt: its blob no longer hashes to its ID`, { hint: 'remove it with "rkt image rm" and fetch it again' });
+    }
+    await fs.rename(tmp, out);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    if (err instanceof RktError) throw err;
+    throw new RktError('EEXPORT', `cannot export ${rec.id} to ${out}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** Copy a directory tree with GNU cp, keeping owners, modes, links, devices, xattrs and times. */
+export function copyTree(src: string, dst: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('cp', ['-a', '--no-target-directory', src, dst], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new RktError('ECOPY', `copying ${src} to ${dst} failed: ${err.trim()}`))));
+  });
+}
+
+interface Node { type: string; mode: number; uid: number; gid: number; size: number; link?: string; digest?: string }
+
+async function describeTree(root: string): Promise<Map<string, Node>> {
+  const out = new Map<string, Node>();
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      const r = rel === '' ? e.name : `${rel}/${e.name}`;
+      const st = await fs.lstat(p);
+      const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+      const node: Node = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size };
+      if (type === 'symlink') node.link = await fs.readlink(p);
+      if (type === 'file') {
+        const h = createHash('sha256');
+        await pipeline(createReadStream(p), h);
+        node.digest = h.digest('hex');
+      }
+      if (type === 'other') node.size = Number(st.rdev);
+      out.set(r, node);
+      if (type === 'dir') await walk(p, r);
+    }
+  };
+  await walk(root, '');
+  return out;
+}
+
+/** The paths where two trees differ (missing, extra, or changed type, mode, owner, size, content or target). */
+async function diffTrees(want: string, have: string): Promise<string[]> {
+  const [a, b] = await Promise.all([describeTree(want), describeTree(have)]);
+  const diffs: string[] = [];
+  for (const [p, n] of a) {
+    const m = b.get(p);
+    if (m === undefined) diffs.push(`missing ${p}`);
+    else if (JSON.stringify(n) !== JSON.stringify(m)) diffs.push(`changed ${p}`);
+  }
+  for (const p of b.keys()) if (!a.has(p)) diffs.push(`extra ${p}`);
+  return diffs;
+}
+
+/**
+ * Check an image's rendered tree against its blob (re-extracted into tmp/) and, with `repair`, replace a
+ * tampered tree with a fresh rendering. Returns the differences found.
+ */
+export async function verifyImage(store: Store, rec: ImageRecord, repair: boolean): Promise<string[]> {
+  const l = store.layout;
+  const staged = await store.stage(createReadStream(l.blob(rec.id)), l.blob(rec.id));
+  try {
+    if (staged.info.imageId !== rec.id) {
+      throw new RktError('ECORRUPT', `stored image ${rec.id} is corrupt: its blob hashes to ${staged.info.imageId}`, { hint: 'remove it with "rkt image rm" and fetch it again' });
+    }
+    const fresh = path.join(staged.workDir, 'tree');
+    if (rec.dependencies.length > 0) {
+      const rendered = path.join(staged.workDir, 'rendered');
+      await fs.mkdir(path.join(rendered, 'rootfs'), { recursive: true });
+      for (const dep of rec.dependencies) await overlayInto(path.join(l.tree(dep), 'rootfs'), path.join(rendered, 'rootfs'));
+      await overlayInto(fresh, rendered);
+      await applyPathWhitelist(path.join(rendered, 'rootfs'), staged.info.manifest.pathWhitelist);
+      await fs.rm(fresh, { recursive: true, force: true });
+      await fs.rename(rendered, fresh);
+    }
+    const diffs = await diffTrees(fresh, l.tree(rec.id));
+    if (diffs.length > 0 && repair) {
+      const old = `${l.tree(rec.id)}.old-${process.pid}`;
+      await fs.rename(l.tree(rec.id), old);
+      await fs.rename(fresh, l.tree(rec.id));
+      await fsyncDir(l.trees);
+      await fs.rm(old, { recursive: true, force: true });
+    }
+    return diffs;
+  } finally {
+    await staged.discard();
+  }
+}

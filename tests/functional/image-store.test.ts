@@ -1,0 +1,269 @@
+import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync, lstatSync, readlinkSync, symlinkSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { REPO, rkt, runCmd, tempDir, functionalSkipReason, RKT } from '../lib/rkt.js';
+import { manifestJson, writeTar } from '../lib/tar.js';
+
+const skip = functionalSkipReason();
+const t0 = skip === undefined ? test : test.skip;
+const title = (s: string) => (skip === undefined ? s : `${s} (skipped: ${skip})`);
+
+const INSECURE = '--insecure-options=image';
+
+function setup(t: import('ava').ExecutionContext): { dir: string; data: string; r: (args: string[]) => ReturnType<typeof rkt> } {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const data = path.join(dir, 'data');
+  return { dir, data, r: (args) => rkt([`--dir=${data}`, ...args]) };
+}
+
+/** Build an ACI from a manifest and a function that fills rootfs/. */
+function buildImage(dir: string, name: string, fill: (rootfs: string) => void, opts: { compression?: string; manifest?: Record<string, unknown> } = {}): string {
+  const img = path.join(dir, `src-${name.replace(/\W/g, '_')}-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(path.join(img, 'rootfs'), { recursive: true });
+  writeFileSync(path.join(img, 'manifest'), manifestJson(name, opts.manifest ?? {}));
+  fill(path.join(img, 'rootfs'));
+  const out = `${img}.aci`;
+  execFileSync(path.join(REPO, 'hack/aci'), ['build', `--compression=${opts.compression ?? 'none'}`, img, out]);
+  return out;
+}
+
+for (const c of ['none', 'gzip', 'bzip2', 'xz']) {
+  t0(title(`fetch of a ${c} ACI file prints the short Image ID; --full the whole; it equals sha512sum of the tar`), async (t) => {
+    const { dir, r } = setup(t);
+    const aci = buildImage(dir, 'example.com/app', (root) => writeFileSync(path.join(root, 'hello'), 'hi'), { compression: c });
+    const res = await r([INSECURE, 'fetch', aci]);
+    t.is(res.exitCode, 0, res.stderr);
+    t.regex(res.stdout, /^sha512-[0-9a-f]{64}\n$/);
+    const full = await r([INSECURE, 'fetch', '--full', aci]);
+    const dec = { none: 'cat', gzip: 'gzip -dc', bzip2: 'bzip2 -dc', xz: 'xz -dc' }[c];
+    const sum = execFileSync('sh', ['-c', `${dec} '${aci}' | sha512sum`]).toString().split(' ')[0];
+    t.is(full.stdout.trim(), `sha512-${sum}`);
+    t.true(full.stdout.startsWith(res.stdout.trim()));
+  });
+}
+
+t0(title('image list, cat-manifest, export (same Image ID), render, extract, rm'), async (t) => {
+  const { dir, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/app', (root) => writeFileSync(path.join(root, 'hello'), 'hi'), { compression: 'gzip',
+    manifest: { labels: [{ name: 'version', value: '1.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }] } });
+  const id = (await r([INSECURE, 'fetch', '--full', aci])).stdout.trim();
+  const list = await r(['image', 'list']);
+  t.is(list.exitCode, 0);
+  t.regex(list.stdout, /^ID\s+NAME\s+SIZE\s+IMPORT TIME\s+LAST USED\n/);
+  t.regex(list.stdout, new RegExp(`${id.slice(0, 39)}\\s+example\\.com/app:1\\.0\\s+\\S+\\s+\\d+ seconds? ago`));
+  const nolegend = await r(['image', 'list', '--no-legend', '--fields=id,name,latest', '--full']);
+  t.is(nolegend.stdout, `${id}\texample.com/app:1.0\tfalse\n`);
+  const json = JSON.parse((await r(['image', 'list', '--format=json'])).stdout) as { id: string; name: string }[];
+  t.deepEqual(json.map((i) => [i.id, i.name]), [[id, 'example.com/app:1.0']]);
+  t.is((await r(['image', 'list', '--fields=bogus'])).exitCode, 2);
+
+  const cat = await r(['image', 'cat-manifest', 'example.com/app:1.0']);
+  t.is(cat.exitCode, 0);
+  t.is((JSON.parse(cat.stdout) as { name: string }).name, 'example.com/app');
+  t.is((await r(['image', 'cat-manifest', id.slice(0, 20)])).exitCode, 0, 'a 12+ hex prefix names the image');
+
+  const out = path.join(dir, 'out.aci');
+  t.is((await r(['image', 'export', id, out])).exitCode, 0);
+  t.is(`sha512-${execFileSync('sha512sum', [out]).toString().split(' ')[0]}`, id);
+  const again = await r(['image', 'export', id, out]);
+  t.is(again.exitCode, 254);
+  t.regex(again.stderr, /already exists\nrkt: use --overwrite/);
+
+  const target = path.join(dir, 'rendered');
+  t.is((await r(['image', 'render', id, target])).exitCode, 0);
+  t.is(readFileSync(path.join(target, 'rootfs/hello'), 'utf8'), 'hi');
+  t.true(existsSync(path.join(target, 'manifest')));
+  const only = path.join(dir, 'only');
+  t.is((await r(['image', 'extract', '--rootfs-only', id, only])).exitCode, 0);
+  t.deepEqual(readdirSync(only), ['hello']);
+
+  const rm = await r(['image', 'rm', id, 'example.com/nothere']);
+  t.is(rm.exitCode, 1, 'exit 1 when some removals failed');
+  t.regex(rm.stderr, /successfully removed image sha512-/);
+  t.regex(rm.stderr, /rkt: no image "example.com\/nothere" in the store/);
+  t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+});
+
+t0(title('unknown and ambiguous image names give clear errors'), async (t) => {
+  const { r } = setup(t);
+  const res = await r(['image', 'cat-manifest', 'example.com/none']);
+  t.is(res.exitCode, 254);
+  t.is(res.stderr, 'rkt: no image "example.com/none" in the store\nrkt: fetch it first: rkt fetch example.com/none\n');
+});
+
+t0(title('root filesystems keep setuid bits, owners, devices, FIFOs, xattrs, hard links and absolute symlinks'), async (t) => {
+  const { dir, data, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/fs', (root) => {
+    mkdirSync(path.join(root, 'bin'));
+    writeFileSync(path.join(root, 'bin/suid'), 'x');
+    execFileSync('chown', ['1234:5678', path.join(root, 'bin/suid')]);
+    chmodSync(path.join(root, 'bin/suid'), 0o4755);
+    execFileSync('mknod', [path.join(root, 'null'), 'c', '1', '3']);
+    execFileSync('mkfifo', [path.join(root, 'fifo')]);
+    symlinkSync('/etc/abs-target', path.join(root, 'abs'));
+    execFileSync('ln', [path.join(root, 'bin/suid'), path.join(root, 'hard')]);
+    execFileSync('setfattr', ['-n', 'user.rkt', '-v', 'kept', path.join(root, 'bin/suid')]);
+  });
+  const id = (await r([INSECURE, 'fetch', '--full', aci])).stdout.trim();
+  const root = path.join(data, 'cas/trees', id, 'rootfs');
+  const st = statSync(path.join(root, 'bin/suid'));
+  t.is(st.mode & 0o7777, 0o4755);
+  t.is(st.uid, 1234);
+  t.is(st.gid, 5678);
+  t.true(lstatSync(path.join(root, 'null')).isCharacterDevice());
+  t.true(lstatSync(path.join(root, 'fifo')).isFIFO());
+  t.is(readlinkSync(path.join(root, 'abs')), '/etc/abs-target');
+  t.is(statSync(path.join(root, 'hard')).ino, st.ino);
+  t.regex(execFileSync('getfattr', ['-n', 'user.rkt', path.join(root, 'bin/suid')]).toString(), /user.rkt="kept"/);
+});
+
+const escapes: [string, Parameters<typeof writeTar>[1], RegExp][] = [
+  ['a ".." path', [{ path: 'manifest', body: manifestJson('example.com/evil') }, { path: 'rootfs/../../escaped', body: 'x' }], /has a "\.\." component/],
+  ['an absolute path', [{ path: 'manifest', body: manifestJson('example.com/evil') }, { path: '/tmp/escaped', body: 'x' }], /has an absolute path/],
+  ['a hard link to outside', [{ path: 'manifest', body: manifestJson('example.com/evil') }, { path: 'rootfs/pw', type: 'hardlink', linkname: '/etc/passwd' }], /has an absolute path/],
+];
+for (const [what, entries, re] of escapes) {
+  t0(title(`fetch refuses ${what} and leaves nothing behind`), async (t) => {
+    const { dir, data, r } = setup(t);
+    const f = path.join(dir, 'evil.aci');
+    writeTar(f, entries);
+    const res = await r([INSECURE, 'fetch', f]);
+    t.is(res.exitCode, 254);
+    t.regex(res.stderr, re);
+    t.notRegex(res.stderr, /\n\s+at /);
+    t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), []);
+    t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+  });
+}
+
+t0(title('fetch refuses a write through a planted symlink and writes nothing outside'), async (t) => {
+  const { dir, data, r } = setup(t);
+  const outside = path.join(dir, 'outside');
+  mkdirSync(outside);
+  const f = path.join(dir, 'evil.aci');
+  writeTar(f, [{ path: 'manifest', body: manifestJson('example.com/evil') }, { path: 'rootfs/', type: 'dir' },
+    { path: 'rootfs/link', type: 'symlink', linkname: outside }, { path: 'rootfs/link/pwned', body: 'pwned' }]);
+  const res = await r([INSECURE, 'fetch', f]);
+  t.is(res.exitCode, 254);
+  t.regex(res.stderr, /goes through the symlink "rootfs\/link"/);
+  t.deepEqual(readdirSync(outside), []);
+  t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), []);
+});
+
+t0(title('two fetches of the same image at once end with one good image'), async (t) => {
+  const { dir, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/big', (root) => writeFileSync(path.join(root, 'blob'), Buffer.alloc(20 << 20, 7)), { compression: 'gzip' });
+  const [a, b] = await Promise.all([r([INSECURE, 'fetch', aci]), r([INSECURE, 'fetch', aci])]);
+  t.is(a.exitCode, 0, a.stderr);
+  t.is(b.exitCode, 0, b.stderr);
+  t.is(a.stdout, b.stdout);
+  t.is((await r(['image', 'list', '--no-legend'])).stdout.trim().split('\n').length, 1);
+  const v = await rkt([`--dir=${path.join(dir, 'data')}`, 'image', 'verify', a.stdout.trim()]);
+  t.is(v.exitCode, 0, v.stdout + v.stderr);
+});
+
+t0(title('a fetch killed with SIGKILL leaves no visible image; gc cleans up; a retry succeeds'), async (t) => {
+  const { dir, data, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/big', (root) => writeFileSync(path.join(root, 'blob'), Buffer.alloc(200 << 20, 1)), { compression: 'gzip' });
+  const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'fetch', aci], { stdio: 'ignore' });
+  for (let i = 0; i < 200 && !existsSync(path.join(data, 'cas/tmp')); i++) await new Promise((res) => setTimeout(res, 10));
+  await new Promise((res) => setTimeout(res, 150));
+  child.kill('SIGKILL');
+  await new Promise((res) => child.on('close', res));
+  t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+  const gc = await r(['image', 'gc']);
+  t.is(gc.exitCode, 0);
+  t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), []);
+  const again = await r([INSECURE, 'fetch', aci]);
+  t.is(again.exitCode, 0, again.stderr);
+  t.is((await r(['image', 'list', '--no-legend'])).stdout.trim().split('\n').length, 1);
+});
+
+t0(title('image verify finds and repairs a tampered tree'), async (t) => {
+  const { dir, data, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/app', (root) => writeFileSync(path.join(root, 'hello'), 'hi'));
+  const id = (await r([INSECURE, 'fetch', '--full', aci])).stdout.trim();
+  writeFileSync(path.join(data, 'cas/trees', id, 'rootfs/hello'), 'tampered');
+  writeFileSync(path.join(data, 'cas/trees', id, 'rootfs/extra'), 'planted');
+  const v = await r(['image', 'verify', id]);
+  t.is(v.exitCode, 1);
+  t.regex(v.stdout, /tampered \(2 differences\), repaired/);
+  t.regex(v.stderr, /changed rootfs\/hello/);
+  t.regex(v.stderr, /extra rootfs\/extra/);
+  t.is(readFileSync(path.join(data, 'cas/trees', id, 'rootfs/hello'), 'utf8'), 'hi');
+  t.false(existsSync(path.join(data, 'cas/trees', id, 'rootfs/extra')));
+  t.is((await r(['image', 'verify', id])).exitCode, 0);
+});
+
+t0(title('image gc honours the grace period'), async (t) => {
+  const { dir, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/app', (root) => writeFileSync(path.join(root, 'hello'), 'hi'));
+  await r([INSECURE, 'fetch', aci]);
+  await r(['image', 'gc']);
+  t.is((await r(['image', 'list', '--no-legend'])).stdout.trim().split('\n').length, 1, 'kept within 24h');
+  const gc = await r(['image', 'gc', '--grace-period=0s']);
+  t.regex(gc.stderr, /removed image sha512-\w+ \(example.com\/app\)/);
+  t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+  t.is((await r(['image', 'gc', '--grace-period=bogus'])).exitCode, 2);
+});
+
+t0(title('dependencies are fetched and rendered: upper layers win, a lower symlink is replaced, pathWhitelist applies'), async (t) => {
+  const { dir, r } = setup(t);
+  const base = buildImage(dir, 'example.com/base', (root) => {
+    mkdirSync(path.join(root, 'etc'));
+    writeFileSync(path.join(root, 'etc/base'), 'base');
+    writeFileSync(path.join(root, 'etc/shared'), 'from-base');
+    symlinkSync('/etc', path.join(root, 'data'));
+    writeFileSync(path.join(root, 'dropped'), 'x');
+  });
+  const baseId = (await r([INSECURE, 'fetch', '--full', base])).stdout.trim();
+  const app = buildImage(dir, 'example.com/app', (root) => {
+    mkdirSync(path.join(root, 'etc'));
+    writeFileSync(path.join(root, 'etc/shared'), 'from-app');
+    mkdirSync(path.join(root, 'data'));
+    writeFileSync(path.join(root, 'data/file'), 'app-data');
+  }, { manifest: { dependencies: [{ imageName: 'example.com/base', imageID: baseId }], pathWhitelist: ['/etc/base', '/etc/shared', '/data/file'] } });
+  const res = await r([INSECURE, 'fetch', '--full', app]);
+  t.is(res.exitCode, 0, res.stderr);
+  const target = path.join(dir, 'out');
+  t.is((await r(['image', 'render', '--rootfs-only', res.stdout.trim(), target])).exitCode, 0);
+  t.is(readFileSync(path.join(target, 'etc/base'), 'utf8'), 'base');
+  t.is(readFileSync(path.join(target, 'etc/shared'), 'utf8'), 'from-app');
+  t.true(lstatSync(path.join(target, 'data')).isDirectory(), 'the lower symlink was replaced, not followed');
+  t.is(readFileSync(path.join(target, 'data/file'), 'utf8'), 'app-data');
+  t.false(existsSync(path.join(target, 'dropped')), 'pathWhitelist removed it');
+  const own = path.join(dir, 'own');
+  t.is((await r(['image', 'extract', '--rootfs-only', res.stdout.trim(), own])).exitCode, 0);
+  t.false(existsSync(path.join(own, 'etc/base')), 'extract ignores dependencies');
+});
+
+t0(title('a dependency that cannot be found fails the fetch and stores nothing'), async (t) => {
+  const { dir, r } = setup(t);
+  const app = buildImage(dir, 'example.com/app', () => undefined, { manifest: { dependencies: [{ imageName: 'example.com/missing', imageID: `sha512-${'a'.repeat(128)}` }] } });
+  const res = await r([INSECURE, '--insecure-options=http', 'fetch', '--pull-policy=new', app]);
+  t.is(res.exitCode, 254);
+  t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+});
+
+t0(title('fetch of a file without a signature names the fix'), async (t) => {
+  const { dir, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/app', () => undefined);
+  const res = await r(['fetch', aci]);
+  t.is(res.exitCode, 254);
+  t.regex(res.stderr, /^rkt: signature verification failed for example.com\/app: no signature found for .*\.aci\nrkt: .*--insecure-options=image/);
+});
+
+t0(title('fetch of a missing file'), async (t) => {
+  const { r } = setup(t);
+  const res = await r([INSECURE, 'fetch', '/nonexistent/x.aci']);
+  t.is(res.exitCode, 254);
+  t.is(res.stderr, 'rkt: /nonexistent/x.aci: no such file\n');
+});
+
+t0(title('a bad --pull-policy is a usage error'), async (t) => {
+  const { r } = setup(t);
+  t.is((await r(['fetch', '--pull-policy=sometimes', 'x.aci'])).exitCode, 2);
+});
+void runCmd;

@@ -1,0 +1,85 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { environmentLine, quoteExecArg, renderAppUnit, renderPodUnits, renderReaperUnit, type AppUnitSpec } from '../../../src/stage1/units.js';
+import { nspawnArgs, renderLauncher, overlayPath, shQuote } from '../../../src/stage1/launch.js';
+
+const golden = (name: string) => readFileSync(new URL(`./golden/${name}`, import.meta.url), 'utf8');
+
+const web: AppUnitSpec = {
+  name: 'web', imageName: 'example.com/web', exec: ['/bin/httpd', '-p', '80', 'a b', '$HOME', '50%', 'back\\slash'],
+  uid: 1000, gid: 100, supplementaryGids: [27, 44], workingDirectory: '/srv',
+  environment: [['PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], ['AC_APP_NAME', 'web'], ['MSG', '100% "quoted" $HOME']],
+  preStart: [['/bin/prepare', '--fast']], postStop: [['/bin/cleanup']],
+  interactive: false,
+};
+
+test('an app unit matches its golden file', (t) => {
+  t.is(renderAppUnit(web), golden('web.service'));
+});
+
+test('exec arguments are quoted so systemd neither splits, expands nor substitutes them', (t) => {
+  t.is(quoteExecArg('a b'), '"a b"');
+  t.is(quoteExecArg('$X'), '"$$X"');
+  t.is(quoteExecArg('%n'), '"%%n"');
+  t.is(quoteExecArg('say "hi"'), '"say \\"hi\\""');
+  t.is(quoteExecArg('line\nbreak'), '"line\\nbreak"');
+  t.is(environmentLine('A', '$B %C'), 'Environment="A=$B %%C"');
+});
+
+test('the reaper binds to its app and runs after it stops', (t) => {
+  const r = renderReaperUnit('web');
+  t.regex(r, /^BindsTo=web\.service$/m);
+  t.regex(r, /^Before=web\.service$/m);
+  t.regex(r, /^ExecStop=\/rkt\/reaper web$/m);
+});
+
+test('a pod has a default.target wanting every app, and a service and reaper per app', (t) => {
+  const files = renderPodUnits([web, { ...web, name: 'db', imageName: 'example.com/db' }]);
+  t.deepEqual([...files.keys()], ['default.target', 'web.service', 'reaper-web.service', 'db.service', 'reaper-db.service']);
+  t.regex(files.get('default.target') ?? '', /^Wants=web\.service db\.service$/m);
+});
+
+test('an interactive app gets the terminal', (t) => {
+  const u = renderAppUnit({ ...web, interactive: true });
+  t.regex(u, /^StandardInput=tty-force$/m);
+});
+
+test('nspawn arguments on a host without systemd', (t) => {
+  const args = nspawnArgs({
+    uuid: '3f2a0000-0000-4000-8000-000000000001', stage1Root: '/var/lib/rkt/pods/run/x/stage1/rootfs', hostname: 'rkt-3f2a',
+    net: 'none', interactive: false, debug: false, mode: { kind: 'raw' },
+    binds: [{ source: '/var/lib/rkt/pods/run/x/status', target: '/rkt/status', readOnly: false }, { source: '/srv:data', target: '/rkt/volumes/data', readOnly: true }],
+  });
+  t.deepEqual(args, [
+    '--boot', '--quiet', '--directory=/var/lib/rkt/pods/run/x/stage1/rootfs', '--machine=rkt-3f2a0000-0000-4000-8000-000000000001',
+    '--uuid=3f2a0000-0000-4000-8000-000000000001', '--hostname=rkt-3f2a', '--link-journal=no', '--console=pipe', '--keep-unit', '--register=no',
+    '--private-network', '--bind=/var/lib/rkt/pods/run/x/status:/rkt/status', '--bind-ro=/srv\\:data:/rkt/volumes/data',
+    '--', '--log-target=null', '--show-status=no',
+  ]);
+});
+
+test('the launcher relays the pod FIFOs to stdout and stderr', (t) => {
+  const text = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', ioDir: '/p/io' });
+  t.regex(text, /^rm -f '\/p\/io\/stdout' '\/p\/io\/stderr' && mkfifo -m 0600 /m);
+  t.regex(text, /^exec 5<>'\/p\/io\/stdout' 6<>'\/p\/io\/stderr'$/m);
+  t.regex(text, /^cat <'\/p\/io\/stderr' >&2 5>&- 6>&- &$/m);
+});
+
+test('the launcher joins its cgroups, mounts overlays, then execs the entrypoint', (t) => {
+  const text = renderLauncher({
+    cgroups: ['/sys/fs/cgroup/pids/rkt-x'],
+    overlays: [{ lower: ['/a,b', '/c'], upper: '/u', work: '/w', target: "/t'x" }],
+    entrypoint: '/s1/rkt/run',
+  });
+  t.is(text, [
+    '#!/bin/sh',
+    '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.',
+    'set -e',
+    "mkdir -p '/sys/fs/cgroup/pids/rkt-x' && echo $$ > '/sys/fs/cgroup/pids/rkt-x/cgroup.procs'",
+    "mount -t overlay overlay -o 'lowerdir=/a\\,b:/c,upperdir=/u,workdir=/w' '/t'\\''x'",
+    "exec '/s1/rkt/run' \"$@\"",
+    '',
+  ].join('\n'));
+  t.is(overlayPath('a:b,c\\'), 'a\\:b\\,c\\\\');
+  t.is(shQuote("it's"), "'it'\\''s'");
+});
