@@ -2,6 +2,7 @@ import yargs, { type Argv } from 'yargs';
 import type { Args, CommandSpec, Io } from './command.js';
 import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js';
 import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
+import { enableTrace, trace } from '../common/trace.js';
 import { command as version } from './version.js';
 import { command as fetch } from './fetch.js';
 import { run, prepare } from './run.js';
@@ -205,6 +206,10 @@ export async function main(argv: readonly string[], io: Io, onStop?: (handler: (
       }
     }
     const globals = toGlobals(args);
+    if (globals.debug || rest.includes('--debug')) {
+      enableTrace((line) => io.stderr.write(line));
+      trace('arguments parsed');
+    }
     if (spec.needsRoot && process.getuid?.() !== 0) {
       throw new RktError('ENOTROOT', `cannot run "rkt ${spec.path.join(' ')}": it needs root`, { hint: 'run it as root (e.g. with sudo)' });
     }

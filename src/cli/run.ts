@@ -118,11 +118,16 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
   const pods = await import('../pod/pods.js');
   const store = new Store(globals.dir);
   const note = (m: string) => { if (globals.debug || ctx.io.stderr.isTTY === true) ctx.io.stderr.write(`${m}\n`); };
+  const { trace } = await import('../common/trace.js');
+  trace('modules loaded');
   const manifest = await buildPodManifest(store, globals, req, note);
+  trace('images resolved, pod manifest built');
   const embryo = await pods.createEmbryo(globals.dir);
+  trace('pod created');
   try {
     const dir = await pods.toPrepare(globals.dir, embryo.uuid, embryo.lockFd);
     const { options } = await layOutPod(store, globals, dir, embryo.uuid, manifest, req);
+    trace('pod tree laid out');
     const saveTo = str(pod['uuid-file-save']);
     if (saveTo !== undefined) await pods.writeUuidFile(saveTo, embryo.uuid);
     return { globals, store, manifest, options, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, quiet: pod['quiet'] === true };

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
+import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
 import * as layout from '../pod/layout.js';
@@ -85,7 +86,10 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   const s1root = layout.stage1Rootfs(o.pod);
   const launcher = path.join(o.pod, 'launch');
   const ioDir = path.join(o.pod, 'io');
-  await fs.mkdir(ioDir, { recursive: true, mode: 0o700 });
+  await fs.rm(ioDir, { recursive: true, force: true });
+  await fs.mkdir(ioDir, { mode: 0o700 });
+  for (const cg of cgroups) await fs.mkdir(cg, { recursive: true });
+  if (o.mode.kind === 'raw') await fs.mkdir('/run/systemd/nspawn', { recursive: true });
   await writeFileAtomic(launcher, renderLauncher({
     cgroups,
     ...(o.options.interactive ? {} : { ioDir }),
@@ -107,6 +111,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     stdio: [o.stdin, 'inherit', 'inherit', o.lockFd],
   });
   closePodDir(o.lockFd);
+  trace('stage1 launched');
   let done = false;
   const exit = new Promise<number>((resolve, reject) => {
     child.on('error', (err) => { done = true; reject(new RktError('ELAUNCH', `cannot start the pod: ${describe(err)}`, { cause: err })); });
@@ -118,6 +123,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   if (child.pid !== undefined) {
     void findPodPid1(child.pid, () => done).then(async (pid) => {
       if (pid === undefined) return;
+      trace(`pod PID 1 is ${pid}`);
       await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${pid}\n`);
       await writeTimestamp(o.pod, layout.STARTED_FILE, new Date());
     }).catch(() => undefined);
@@ -125,6 +131,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   try {
     return await exit;
   } finally {
+    trace('pod exited');
     await writeTimestamp(o.pod, layout.EXITED_FILE, new Date()).catch(() => undefined);
     await removeCgroups(cgroups).catch(() => undefined);
   }

@@ -95,9 +95,8 @@ export interface LauncherSpec {
  */
 export function renderLauncher(s: LauncherSpec): string {
   const lines = ['#!/bin/sh', '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.', 'set -e'];
-  for (const cg of s.cgroups) {
-    lines.push(`mkdir -p ${shQuote(cg)} && echo $$ > ${shQuote(`${cg}/cgroup.procs`)}`);
-  }
+  // The cgroup directories exist already (stage0 makes them): joining them is a shell builtin, no process.
+  for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)}`);
   if (s.ioDir !== undefined) {
     const out = shQuote(`${s.ioDir}/stdout`);
     const err = shQuote(`${s.ioDir}/stderr`);
@@ -105,11 +104,11 @@ export function renderLauncher(s: LauncherSpec): string {
     // and they see end-of-file only once nspawn has exited and every app has closed its end, so nothing the
     // pod wrote is lost and no relay outlives the pod. The relays hold rkt's own stdout/stderr, so the output
     // keeps flowing even if rkt itself is killed.
-    lines.push(`rm -f ${out} ${err} && mkfifo -m 0600 ${out} ${err}`);
+    lines.push(`mkfifo -m 0600 ${out} ${err}`);
     lines.push(`exec 5<>${out} 6<>${err}`);
     lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
   }
-  if (s.privateNspawnRun === true) lines.push('mkdir -p /run/systemd/nspawn && mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn');
+  if (s.privateNspawnRun === true) lines.push('mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn');
   for (const o of s.overlays) {
     const opts = `lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
     lines.push(`mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)}`);

@@ -60,7 +60,7 @@ test('nspawn arguments on a host without systemd', (t) => {
 
 test('the launcher relays the pod FIFOs to stdout and stderr', (t) => {
   const text = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', ioDir: '/p/io' });
-  t.regex(text, /^rm -f '\/p\/io\/stdout' '\/p\/io\/stderr' && mkfifo -m 0600 /m);
+  t.regex(text, /^mkfifo -m 0600 '\/p\/io\/stdout' '\/p\/io\/stderr'$/m);
   t.regex(text, /^exec 5<>'\/p\/io\/stdout' 6<>'\/p\/io\/stderr'$/m);
   t.regex(text, /^cat <'\/p\/io\/stderr' >&2 5>&- 6>&- &$/m);
 });
@@ -75,7 +75,7 @@ test('the launcher joins its cgroups, mounts overlays, then execs the entrypoint
     '#!/bin/sh',
     '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.',
     'set -e',
-    "mkdir -p '/sys/fs/cgroup/pids/rkt-x' && echo $$ > '/sys/fs/cgroup/pids/rkt-x/cgroup.procs'",
+    "echo $$ > '/sys/fs/cgroup/pids/rkt-x/cgroup.procs'",
     "mount -t overlay overlay -o 'lowerdir=/a\\,b:/c,upperdir=/u,workdir=/w' '/t'\\''x'",
     "exec '/s1/rkt/run' \"$@\"",
     '',

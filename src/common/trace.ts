@@ -1,0 +1,16 @@
+/**
+ * Phase timings for --debug: where a command's time goes (start-up, fetch, prepare, boot). Silent unless
+ * enabled by the entry point.
+ */
+let sink: ((line: string) => void) | undefined;
+const origin = performance.timeOrigin;
+
+/** Turn tracing on (the CLI does, with --debug). */
+export function enableTrace(write: (line: string) => void): void {
+  sink = write;
+}
+
+/** Note that a phase was reached, with the milliseconds since the process started. */
+export function trace(phase: string): void {
+  if (sink !== undefined) sink(`rkt: ${(performance.now()).toFixed(0)}ms since start (${new Date(origin).toISOString().slice(11, 23)}): ${phase}\n`);
+}
