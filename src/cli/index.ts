@@ -14,6 +14,7 @@ import { command as rm } from './rm.js';
 import { command as gc } from './gc.js';
 import { command as enter } from './enter.js';
 import { command as catManifest } from './cat-manifest.js';
+import { command as trust } from './trust.js';
 import { command as imageList } from './image/list.js';
 import { command as imageCatManifest } from './image/cat-manifest.js';
 import { command as imageRm } from './image/rm.js';
@@ -24,7 +25,7 @@ import { command as imageGc } from './image/gc.js';
 
 /** The command table: every rkt command, in the order `rkt help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
-  catManifest, enter, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, version,
+  catManifest, enter, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, trust, version,
   imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
 ];
 
@@ -106,7 +107,10 @@ function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Argv {
   const bind = (spec: CommandSpec, word: string) => ({
     command: spec.operands === undefined ? word : `${word} ${spec.operands}`,
     describe: spec.summary,
-    builder: (y: Argv) => (spec.flags ? spec.flags(y) : y).strict(),
+    builder: (y: Argv) => {
+      const withFlags = (spec.flags ? spec.flags(y) : y).strict();
+      return spec.description === undefined ? withFlags : withFlags.usage(`rkt ${spec.path.join(' ')}${spec.operands === undefined ? '' : ` ${spec.operands}`}\n\n${spec.summary}\n\n${spec.description}`);
+    },
     handler: (args: Args) => { chosen.value = { spec, args }; },
   });
   let y = globalFlags(yargs(head)).group(GLOBAL_FLAGS.filter((f) => f !== 'h'), 'Global Flags:')

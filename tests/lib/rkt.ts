@@ -25,6 +25,8 @@ export function runCmd(cmd: string, args: readonly string[], opts: { input?: str
       clearTimeout(timer);
       resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 9), stdout, stderr });
     });
+    // A child that exits before reading its stdin closes the pipe: EPIPE on it is expected, not a failure.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') reject(err); });
     child.stdin.end(opts.input ?? '');
   });
 }
