@@ -15,6 +15,7 @@ import { command as gc } from './gc.js';
 import { command as enter } from './enter.js';
 import { command as catManifest } from './cat-manifest.js';
 import { command as trust } from './trust.js';
+import { command as exportPod } from './export.js';
 import { command as imageList } from './image/list.js';
 import { command as imageCatManifest } from './image/cat-manifest.js';
 import { command as imageRm } from './image/rm.js';
@@ -25,7 +26,7 @@ import { command as imageGc } from './image/gc.js';
 
 /** The command table: every rkt command, in the order `rkt help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
-  catManifest, enter, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, trust, version,
+  catManifest, enter, exportPod, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, trust, version,
   imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
 ];
 

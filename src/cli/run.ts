@@ -49,6 +49,16 @@ function mergeGlobals(g: GlobalOptions, pod: RunArgs['pod']): GlobalOptions {
   };
 }
 
+/** A YAML pod manifest as the JSON value it denotes (YAML is a superset of JSON). */
+async function yamlToJson(file: string, text: string): Promise<unknown> {
+  const { load } = await import('js-yaml');
+  try {
+    return load(text, { filename: file });
+  } catch (err) {
+    throw new RktError('EPODMANIFEST', `invalid pod manifest ${file}: ${(err as Error).message.split('\n')[0] ?? ''}`, { cause: err });
+  }
+}
+
 /** Parse and prepare a pod from run/prepare words. Returns the prepared pod, still locked (lockFd). */
 async function preparePod(ctx: CommandContext, words: readonly string[]) {
   const parsed = parseRunArgs(words);
@@ -81,7 +91,7 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
     } catch (err) {
       throw new RktError('ENOENT', `cannot read --pod-manifest ${pmFile}: ${(err as Error).message}`, { cause: err });
     }
-    podManifest = parsePodManifest(text);
+    podManifest = parsePodManifest(/\.ya?ml$/i.test(pmFile) ? JSON.stringify(await yamlToJson(pmFile, text)) : text);
   } else if (parsed.apps.length === 0) {
     throw new UsageError('no image given');
   }

@@ -20,14 +20,16 @@ export function tempNameFor(file: string): string {
 /**
  * Write `data` to `file` crash-safely: write a temporary beside it, fsync it, rename it over `file`, fsync the
  * directory. A reader sees the old content or the new, never a mix; a crash leaves at most a temporary.
+ * With `durable` false the fsyncs are skipped: still atomic, but a power loss may bring back the old content
+ * (for bookkeeping such as an image's last-use time).
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, durable = true): Promise<void> {
   const tmp = tempNameFor(file);
   const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   try {
     await fh.writeFile(data);
     await fh.chmod(mode);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close();
     await fs.rm(tmp, { force: true });
@@ -40,5 +42,5 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fs.rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(path.dirname(file));
+  if (durable) await fsyncDir(path.dirname(file));
 }

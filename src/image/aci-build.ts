@@ -27,7 +27,15 @@ function filter(cmd: string, args: readonly string[], cwd?: string): { stdin: Wr
  * then renamed). The manifest is validated first. GNU tar keeps numeric owners, modes, links, devices and
  * xattrs; entries are sorted so the same tree gives the same Image ID. Returns the checked result.
  */
-export async function buildAci(dir: string, out: string, compression: Compression = 'none'): Promise<AciInfo> {
+export interface BuildOptions {
+  /**
+   * Mount this over DIR/rootfs first, in a private mount namespace that only the tar process sees: an
+   * overlay of read-only layers (upper first), or a bind of one directory. For exporting a pod's app.
+   */
+  readonly rootfsMount?: { readonly kind: 'overlay' | 'bind'; readonly layers: readonly string[] };
+}
+
+export async function buildAci(dir: string, out: string, compression: Compression = 'none', opts: BuildOptions = {}): Promise<AciInfo> {
   let manifestText: Buffer;
   try {
     manifestText = await fs.readFile(path.join(dir, 'manifest'));
@@ -44,8 +52,17 @@ export async function buildAci(dir: string, out: string, compression: Compressio
   }
   const tmp = tempNameFor(out);
   // pax keeps xattrs; atime and ctime are dropped so that the same tree always gives the same Image ID.
-  const tar = filter('tar', ['--create', '--file=-', '--format=posix', '--pax-option=delete=atime,delete=ctime',
-    '--sort=name', '--numeric-owner', '--xattrs', '--xattrs-include=*', ...members], dir);
+  const tarArgs = ['--create', '--file=-', '--format=posix', '--pax-option=delete=atime,delete=ctime',
+    '--sort=name', '--numeric-owner', '--xattrs', '--xattrs-include=*', ...members];
+  const m = opts.rootfsMount;
+  const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
+  const mountCmd = m === undefined ? undefined : m.kind === 'bind'
+    ? ['mount', '--bind', '-o', 'ro', m.layers[0] ?? '', 'rootfs']
+    : ['mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${m.layers.map(esc).join(':')}`, 'rootfs'];
+  const q = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
+  const tar = mountCmd === undefined
+    ? filter('tar', tarArgs, dir)
+    : filter('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${mountCmd.map(q).join(' ')} && exec tar "$@"`, 'sh', ...tarArgs], dir);
   tar.stdin.end();
   try {
     const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });

@@ -140,3 +140,65 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
   }
   return report;
 }
+
+/**
+ * Image IDs that pods still need: the apps' images and the stage1 of every pod that is running, being
+ * prepared or prepared (an exited pod's images may go; its own files stay until gc).
+ */
+export async function imagesInUse(dataDir: string): Promise<Map<string, string>> {
+  const used = new Map<string, string>();
+  for (const p of await pods.listPods(dataDir)) {
+    if (!['running', 'preparing', 'prepared', 'embryo'].includes(p.state)) continue;
+    try {
+      const m = await readPodManifest(p);
+      for (const a of m.apps) used.set(a.image.id, p.uuid);
+      const o = await readPodOptions(p.dir);
+      used.set(o.stage1Id, p.uuid);
+    } catch (err) {
+      // A pod still being laid out has no manifest yet: it has not claimed images we could miss later,
+      // because prepare fetches (and so touches lastUsed) before it writes its manifest.
+      if (!(err instanceof RktError)) throw err;
+    }
+  }
+  return used;
+}
+
+/**
+ * Export an app of an exited pod as an ACI: the image's tree with everything the app wrote (its overlay
+ * upper layer, whiteouts included) on top, and the image's manifest. Written atomically to `out`.
+ */
+export async function exportPodApp(store: Store, pod: PodInfo, app: string | undefined, out: string): Promise<string> {
+  if (!['exited', 'exited-garbage'].includes(pod.state)) {
+    throw new RktError('EEXPORT', `cannot export pod ${pod.uuid}: it is ${pod.state}; only an exited pod can be exported`, {
+      hint: pod.state === 'running' ? `stop it first: rkt stop ${pod.uuid}` : undefined,
+    });
+  }
+  const manifest = await readPodManifest(pod);
+  const names = manifest.apps.map((a) => a.name);
+  const chosen = app ?? (names.length === 1 ? names[0] : undefined);
+  if (chosen === undefined) throw new RktError('EEXPORT', `pod ${pod.uuid} has several apps (${names.join(', ')})`, { hint: 'choose one with --app' });
+  const a = manifest.apps.find((x) => x.name === chosen);
+  if (a === undefined) throw new RktError('EEXPORT', `pod ${pod.uuid} has no app "${chosen}" (it has ${names.join(', ')})`);
+  const tree = store.layout.tree(a.image.id);
+  try {
+    await fs.access(tree);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    throw new RktError('EEXPORT', `cannot export pod ${pod.uuid}: its image ${a.image.id} is no longer in the store`);
+  }
+  const options = await readPodOptions(pod.dir);
+  const { buildAci } = await import('../image/aci-build.js');
+  const { overlayUpperDir, appRootfs } = await import('../pod/layout.js');
+  const work = await fs.mkdtemp(path.join(pod.dir, '.export-'));
+  try {
+    await fs.copyFile(path.join(tree, 'manifest'), path.join(work, 'manifest'));
+    await fs.mkdir(path.join(work, 'rootfs'));
+    const rootfsMount = options.noOverlay
+      ? { kind: 'bind' as const, layers: [appRootfs(pod.dir, a.name)] }
+      : { kind: 'overlay' as const, layers: [overlayUpperDir(pod.dir, a.name), path.join(tree, 'rootfs')] };
+    const info = await buildAci(work, out, 'none', { rootfsMount });
+    return info.imageId;
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}

@@ -12,7 +12,7 @@ import type { App, ImageManifest } from '../image/manifest.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { serializePodManifest, validatePodManifest, type Mount, type PodManifest, type RuntimeApp, type Volume } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
-import type { ImageRecord } from '../store/records.js';
+import { touchRecord, type ImageRecord } from '../store/records.js';
 import type { PullPolicy } from '../fetch/fetch.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
 import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
@@ -136,6 +136,7 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
   const apps: RuntimeApp[] = [];
   for (const a of req.apps) {
     const rec = await fetchImage({ store, globals, pullPolicy: req.pullPolicy, ...(note !== undefined ? { note } : {}) }, a.image);
+    await touchRecord(store.layout, rec);
     const image = await readManifestOf(store, rec);
     const name = a.name ?? defaultAppName(image.name);
     if (!isAcName(name)) {
@@ -282,7 +283,8 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
     specs.push({
       name: a.name, imageName, exec: app.exec, uid, gid, supplementaryGids: app.supplementaryGIDs,
       workingDirectory: app.workingDirectory ?? '/',
-      environment: app.environment.map((e) => [e.name, e.value] as const),
+      // A manifest given whole (--pod-manifest) gets the ACE defaults too; for ours this changes nothing.
+      environment: aceEnvironment({ app: a.name, image: app.environment, setEnvFile: [], setEnv: [], appEnvironment: [] }),
       preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
       postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
       interactive: req.interactive,

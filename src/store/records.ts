@@ -83,6 +83,11 @@ export async function writeRecord(layout: StoreLayout, record: ImageRecord): Pro
   await writeFileAtomic(layout.record(record.id), JSON.stringify(record, null, 1) + '\n');
 }
 
+/** Note that an image was just used (by a pod): bookkeeping for `rkt image gc`, written without fsync. */
+export async function touchRecord(layout: StoreLayout, record: ImageRecord): Promise<void> {
+  await writeFileAtomic(layout.record(record.id), JSON.stringify({ ...record, lastUsed: new Date().toISOString() }, null, 1) + '\n', 0o644, false);
+}
+
 /** Every image record in the store, oldest import first. */
 export async function listRecords(layout: StoreLayout): Promise<ImageRecord[]> {
   let names: string[];

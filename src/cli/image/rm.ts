@@ -12,11 +12,17 @@ export const command: CommandSpec = {
     const { Store } = await import('../../store/store.js');
     const { resolveImage } = await import('../../store/resolve.js');
     const { removeImage } = await import('../../store/manage.js');
+    const { imagesInUse } = await import('../../stage0/pod-ops.js');
     const store = new Store(ctx.globals.dir);
+    const inUse = await imagesInUse(ctx.globals.dir);
     let failed = 0;
     for (const arg of operands(args['images'])) {
       try {
         const rec = await resolveImage(store.layout, arg);
+        const pod = inUse.get(rec.id);
+        if (pod !== undefined) {
+          throw new RktError('EIMAGEINUSE', `cannot remove image ${rec.id}: pod ${pod} uses it`, { hint: `stop and remove the pod first (rkt stop ${pod}; rkt rm ${pod})` });
+        }
         await removeImage(store, rec);
         ctx.io.stderr.write(`successfully removed image ${rec.id}\n`);
       } catch (err) {
