@@ -29,9 +29,11 @@ export const command: CommandSpec = {
     }
     const options = await readPodOptions(dir);
     const manifest = parsePodManifest(await fs.readFile(path.join(dir, POD_MANIFEST)));
+    const { launchModeFor } = await import('./run.js');
+    const mode = await launchModeFor();
     return launchPod({
       store: new Store(ctx.globals.dir), pod: dir, uuid: pod.uuid, manifest, options, lockFd: fd,
-      debug: ctx.globals.debug, mode: { kind: 'raw' }, stdin: options.interactive ? 'inherit' : 'ignore',
+      debug: ctx.globals.debug, mode, stdin: options.interactive ? 'inherit' : 'ignore',
       ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}),
     });
   },

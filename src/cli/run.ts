@@ -20,6 +20,9 @@ function documentFlags(y: Argv): Argv {
     .option('pull-policy', { type: 'string', describe: 'new (default: use the store if it has the image), update, never' })
     .option('uuid-file-save', { type: 'string', describe: "write the pod's UUID to this file" })
     .option('pod-manifest', { type: 'string', describe: 'run this pod manifest (JSON) instead of images given here' })
+    .option('slice', { type: 'string', describe: 'with systemd as PID 1, run from a shell: the slice of the pod\'s scope (default machine.slice)' })
+    .option('memory', { type: 'string', describe: "with systemd as PID 1, run from a shell: the scope's MemoryMax= (e.g. 512M)" })
+    .option('cpu', { type: 'string', describe: "with systemd as PID 1, run from a shell: the scope's CPU quota (500m = half a CPU, 2 = two CPUs)" })
     .option('stage1-path', { type: 'string', describe: 'stage1 image file' })
     .option('stage1-url', { type: 'string', describe: 'stage1 image URL' })
     .option('stage1-name', { type: 'string', describe: 'stage1 image name' })
@@ -57,6 +60,40 @@ async function yamlToJson(file: string, text: string): Promise<unknown> {
   } catch (err) {
     throw new RktError('EPODMANIFEST', `invalid pod manifest ${file}: ${(err as Error).message.split('\n')[0] ?? ''}`, { cause: err });
   }
+}
+
+/** `--cpu` as CPUQuota=: millicores (`500m`), CPUs (`2`, `0.5`) or a percentage (`50%`). */
+export function cpuQuota(v: string): string {
+  const m = /^(\d+(?:\.\d+)?)(m|%)?$/.exec(v.trim());
+  if (m === null) throw new UsageError(`bad --cpu "${v}": want millicores (500m), CPUs (2) or a percentage (50%)`);
+  const n = Number(m[1]);
+  const percent = m[2] === 'm' ? n / 10 : m[2] === '%' ? n : n * 100;
+  return `CPUQuota=${Math.round(percent)}%`;
+}
+
+/** `--memory` as MemoryMax=: bytes with an optional K/M/G/T suffix (Ki/Mi/Gi accepted). */
+export function memoryMax(v: string): string {
+  const m = /^(\d+)([KMGT])?i?$/i.exec(v.trim());
+  if (m === null) throw new UsageError(`bad --memory "${v}": want bytes with an optional K, M, G or T suffix (512M)`);
+  return `MemoryMax=${m[1]}${(m[2] ?? '').toUpperCase()}`;
+}
+
+/** Where the pod goes: the systemd context of this process, and the scope settings for the shell case. */
+async function launchMode(pod: RunArgs['pod'], note?: (m: string) => void): Promise<import('../stage1/launch.js').LaunchMode> {
+  const properties = ['Delegate=yes'];
+  if (str(pod['memory']) !== undefined) properties.push(memoryMax(str(pod['memory']) as string));
+  if (str(pod['cpu']) !== undefined) properties.push(cpuQuota(str(pod['cpu']) as string));
+  const slice = str(pod['slice']);
+  if (slice !== undefined && !/^[A-Za-z0-9:_.\\-]+\.slice$/.test(slice)) throw new UsageError(`bad --slice "${slice}": want a slice unit name such as machine.slice`);
+  const scoped = properties.length > 1 || slice !== undefined;
+  const { systemdContext } = await import('../systemd/detect.js');
+  const ctx = await systemdContext();
+  if (ctx.kind !== 'shell' && scoped) {
+    note?.(`rkt: --slice, --memory and --cpu apply to a pod rkt places in a scope (systemd as PID 1, rkt run from a shell); ${ctx.kind === 'none' ? 'systemd is not PID 1 here' : `here the pod lives in ${ctx.unit}: set them on that unit`}, ignoring them`);
+  }
+  if (ctx.kind === 'none') return { kind: 'raw' };
+  if (ctx.kind === 'service') return { kind: 'in-unit' };
+  return { kind: 'scope', slice: slice ?? 'machine.slice', properties };
 }
 
 /** Parse and prepare a pod from run/prepare words. Returns the prepared pod, still locked (lockFd). */
@@ -140,7 +177,7 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
     trace('pod tree laid out');
     const saveTo = str(pod['uuid-file-save']);
     if (saveTo !== undefined) await pods.writeUuidFile(saveTo, embryo.uuid);
-    return { globals, store, manifest, options, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, quiet: pod['quiet'] === true };
+    return { globals, store, manifest, options, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, quiet: pod['quiet'] === true, pod };
   } catch (err) {
     // The pod stays in prepare/ unlocked once we close: gc collects an aborted prepare.
     const { closePodDir } = await import('../pod/lock.js');
@@ -162,14 +199,20 @@ export const run: CommandSpec = {
     const p = await preparePod(ctx, ctx.rest);
     const pods = await import('../pod/pods.js');
     const { launchPod } = await import('../stage0/run.js');
+    const mode = await launchMode(p.pod, (m) => ctx.io.stderr.write(`${m}\n`));
     const dir = await pods.toRun(p.globals.dir, p.uuid, p.lockFd);
     return launchPod({
       store: p.store, pod: dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
-      debug: p.globals.debug, mode: { kind: 'raw' }, stdin: p.options.interactive ? 'inherit' : 'ignore',
+      debug: p.globals.debug, mode, stdin: p.options.interactive ? 'inherit' : 'ignore',
       ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}),
     });
   },
 };
+
+/** The launch mode for run-prepared (no scope flags there: the defaults). */
+export function launchModeFor(): Promise<import('../stage1/launch.js').LaunchMode> {
+  return launchMode({});
+}
 
 export const prepare: CommandSpec = {
   path: ['prepare'],

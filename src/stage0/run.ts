@@ -82,7 +82,9 @@ async function findPodPid1(nspawnPid: number, exited: () => boolean): Promise<nu
  * exactly as long as the pod's stage1 process lives, even if this process dies.
  */
 export async function launchPod(o: LaunchOptions): Promise<number> {
-  const cgroups = await cgroupDirsFor(o.uuid);
+  // Only without a host systemd does the pod need cgroups of its own; otherwise the unit it lives in
+  // (the caller's service, or the scope machined makes) is its cgroup.
+  const cgroups = o.mode.kind === 'raw' ? await cgroupDirsFor(o.uuid) : [];
   const s1root = layout.stage1Rootfs(o.pod);
   const launcher = path.join(o.pod, 'launch');
   const ioDir = path.join(o.pod, 'io');
@@ -133,7 +135,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   } finally {
     trace('pod exited');
     await writeTimestamp(o.pod, layout.EXITED_FILE, new Date()).catch(() => undefined);
-    await removeCgroups(cgroups).catch(() => undefined);
+    if (cgroups.length > 0) await removeCgroups(cgroups).catch(() => undefined);
   }
 }
 

@@ -3,10 +3,17 @@
  * entrypoint) and the launcher script that prepares the pod's mounts and cgroup first. Pure functions.
  */
 
-/** How the pod is launched: the systemd integration adds the registered cases; here, no host systemd. */
+/**
+ * How the pod is placed, the one switch between the three cases:
+ * - `raw`: no systemd as PID 1: nspawn keeps the caller's (own, per-pod) cgroup and registers nowhere;
+ * - `in-unit`: rkt is a service's main process: the pod stays in that unit (its resource settings apply)
+ *   and is registered with machined;
+ * - `scope`: systemd is PID 1 and rkt runs from a shell: nspawn has machined make it a scope in `slice`.
+ */
 export type LaunchMode =
   | { readonly kind: 'raw' }
-  | { readonly kind: 'registered' };
+  | { readonly kind: 'in-unit' }
+  | { readonly kind: 'scope'; readonly slice: string; readonly properties: readonly string[] };
 
 export interface NspawnSpec {
   readonly uuid: string;
@@ -39,11 +46,15 @@ export function nspawnArgs(s: NspawnSpec): string[] {
     `--machine=${machineName(s.uuid)}`,
     `--uuid=${s.uuid}`,
     `--hostname=${s.hostname}`,
-    '--link-journal=no',
+    s.mode.kind === 'raw' ? '--link-journal=no' : '--link-journal=try-guest',
     s.interactive ? '--console=interactive' : '--console=pipe',
-    '--keep-unit',
   ];
-  args.push(s.mode.kind === 'raw' ? '--register=no' : '--register=yes');
+  if (s.mode.kind === 'raw') args.push('--keep-unit', '--register=no');
+  else if (s.mode.kind === 'in-unit') args.push('--keep-unit', '--register=yes');
+  else {
+    args.push('--register=yes', `--slice=${s.mode.slice}`);
+    for (const p of s.mode.properties) args.push(`--property=${p}`);
+  }
   if (s.net === 'none') args.push('--private-network');
   for (const b of s.binds) args.push(bindArg(b));
   args.push('--', s.debug ? '--log-target=console' : '--log-target=null', '--show-status=no');

@@ -58,6 +58,15 @@ test('nspawn arguments on a host without systemd', (t) => {
   ]);
 });
 
+test('nspawn arguments under systemd: in the caller\'s unit, or a scope in a slice', (t) => {
+  const base = { uuid: 'u', stage1Root: '/r', hostname: 'h', net: 'host' as const, interactive: false, debug: false, binds: [] };
+  const inUnit = nspawnArgs({ ...base, mode: { kind: 'in-unit' } });
+  t.true(inUnit.includes('--keep-unit') && inUnit.includes('--register=yes') && inUnit.includes('--link-journal=try-guest'));
+  const scope = nspawnArgs({ ...base, mode: { kind: 'scope', slice: 'machine.slice', properties: ['MemoryMax=100M'] } });
+  t.false(scope.includes('--keep-unit'));
+  t.true(scope.includes('--register=yes') && scope.includes('--slice=machine.slice') && scope.includes('--property=MemoryMax=100M'));
+});
+
 test('the launcher relays the pod FIFOs to stdout and stderr', (t) => {
   const text = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', ioDir: '/p/io' });
   t.regex(text, /^mkfifo -m 0600 '\/p\/io\/stdout' '\/p\/io\/stderr'$/m);

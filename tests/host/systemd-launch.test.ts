@@ -1,0 +1,96 @@
+// The three launch cases under a real systemd: rkt as a service's main process (the pod stays in that
+// unit, registered with machined), rkt from a shell (machined makes the pod a scope in machine.slice),
+// and graceful stops through systemctl and machinectl.
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hostTierSkipReason, repoRoot, startTestHost, type TestHost } from '../lib/testhost.js';
+
+const skipReason = hostTierSkipReason()
+  ?? (existsSync(path.join(repoRoot, 'build/stage1.aci')) && existsSync(path.join(repoRoot, 'build/busybox.aci')) ? undefined : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)');
+
+const DIR = '/var/tmp/rkt-host-test';
+const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
+
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+if (skipReason !== undefined) {
+  test.skip(`host tier: ${skipReason}`, () => {});
+} else {
+  let host: TestHost | undefined;
+  const h = (): TestHost => {
+    if (host === undefined) throw new Error('test host did not start');
+    return host;
+  };
+  const sh = async (script: string) => h().sh(script);
+  const podsRunningUnder = async (unitPattern: string) => (await sh(`machinectl list --no-legend | awk '{print $1}'`)).stdout.trim().split('\n').filter((m) => m.startsWith('rkt-') && m.includes(unitPattern));
+
+  test.before(async () => {
+    host = await startTestHost();
+    const f = await h().sh(`${RKT} fetch ${path.join(repoRoot, 'build/busybox.aci')}`);
+    if (f.exitCode !== 0) throw new Error(`fetch in the test host failed: ${f.stderr}`);
+  });
+  test.after.always(async () => {
+    if (host !== undefined) await host.stop();
+  });
+
+  test.serial('systemd-run rkt run: the pod lives in the caller\'s unit, is a machine, and systemctl stop is graceful', async (t) => {
+    const start = await sh(`systemd-run --unit=rkt-t1 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'echo hello-from-unit; sleep 60'`);
+    t.is(start.exitCode, 0, start.stderr);
+    let machine = '';
+    await until('the pod is registered with machined', 15_000, async () => {
+      machine = (await podsRunningUnder('rkt-'))[0] ?? '';
+      return machine !== '';
+    });
+    const unit = await sh(`machinectl show ${machine} -p Unit --value`);
+    t.is(unit.stdout.trim(), 'rkt-t1.service', 'machined reports the caller\'s unit');
+    const uuid = machine.replace(/^rkt-/, '');
+    const status = await sh(`${RKT} status ${uuid}`);
+    t.regex(status.stdout, /^state=running$/m);
+    await until('the app\'s line is in the unit\'s journal', 10_000, async () => (await sh('journalctl -u rkt-t1 --no-pager -o cat')).stdout.includes('hello-from-unit'));
+    const stop = await sh('systemctl stop rkt-t1');
+    t.is(stop.exitCode, 0, stop.stderr);
+    const after = await sh(`${RKT} status ${uuid}`);
+    t.regex(after.stdout, /^state=exited$/m);
+    t.regex(after.stdout, /^app-busybox=143$/m, 'the app was stopped with SIGTERM and its status recorded');
+    t.deepEqual(await podsRunningUnder(uuid), [], 'the machine is gone');
+  });
+
+  test.serial('rkt run from a shell: machined makes the pod a scope in machine.slice, with --memory', async (t) => {
+    const run = sh(`systemd-run --scope --quiet ${RKT} run --memory=300M example.com/busybox --exec /bin/sh -- -c 'sleep 3; exit 5'`);
+    let machine = '';
+    await until('the pod is registered', 15_000, async () => {
+      machine = (await podsRunningUnder('rkt-'))[0] ?? '';
+      return machine !== '';
+    });
+    const unit = (await sh(`machinectl show ${machine} -p Unit --value`)).stdout.trim();
+    t.regex(unit, /^machine-rkt.*\.scope$/);
+    t.is((await sh(`systemctl show '${unit}' -p Slice --value`)).stdout.trim(), 'machine.slice');
+    t.is((await sh(`systemctl show '${unit}' -p MemoryMax --value`)).stdout.trim(), String(300 * 1024 * 1024));
+    const r = await run;
+    t.is(r.exitCode, 5, 'rkt run exits with the app\'s status');
+  });
+
+  test.serial('machinectl poweroff stops a pod as cleanly as rkt stop', async (t) => {
+    const start = await sh(`systemd-run --unit=rkt-t3 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'sleep 60'`);
+    t.is(start.exitCode, 0, start.stderr);
+    let machine = '';
+    await until('the pod is registered', 15_000, async () => {
+      machine = (await podsRunningUnder('rkt-'))[0] ?? '';
+      return machine !== '';
+    });
+    await until('the pod has started', 10_000, async () => /^pid=/m.test((await sh(`${RKT} status ${machine.replace(/^rkt-/, '')}`)).stdout));
+    t.is((await sh(`machinectl poweroff ${machine}`)).exitCode, 0);
+    await until('the unit has ended', 15_000, async () => (await sh('systemctl is-active rkt-t3')).stdout.trim() !== 'active');
+    const after = await sh(`${RKT} status ${machine.replace(/^rkt-/, '')}`);
+    t.regex(after.stdout, /^state=exited$/m);
+    t.regex(after.stdout, /^app-busybox=143$/m);
+  });
+}
