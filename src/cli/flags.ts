@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import { UsageError } from '../common/errors.js';
+import { promises as fs } from 'node:fs';
+import { isErrno, RktError, UsageError } from '../common/errors.js';
 
 /** `--format` as the list and status commands take it. */
 export type OutputFormat = 'tabbed' | 'json' | 'json-pretty';
@@ -23,4 +24,16 @@ export function renderJson(value: unknown, format: OutputFormat): string {
 /** The operands of a command as strings. */
 export function operands(v: unknown): string[] {
   return Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)];
+}
+
+/** Refuse to write over an existing `target` unless --overwrite was given. */
+export async function refuseExisting(target: string, overwrite: unknown): Promise<void> {
+  if (overwrite === true) return;
+  try {
+    await fs.lstat(target);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  throw new RktError('EEXIST', `${target} already exists`, { hint: 'use --overwrite to replace it' });
 }

@@ -1,6 +1,5 @@
-import { promises as fs } from 'node:fs';
 import type { CommandSpec } from '../command.js';
-import { isErrno, RktError } from '../../common/errors.js';
+import { refuseExisting } from '../flags.js';
 
 export const command: CommandSpec = {
   path: ['image', 'export'],
@@ -11,14 +10,7 @@ export const command: CommandSpec = {
   flags: (y) => y.option('overwrite', { type: 'boolean', default: false, describe: 'overwrite FILE if it exists' }),
   run: async (args, ctx) => {
     const out = String(args['file']);
-    if (args['overwrite'] !== true) {
-      try {
-        await fs.lstat(out);
-        throw new RktError('EEXIST', `${out} already exists`, { hint: 'use --overwrite to replace it' });
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
-      }
-    }
+    await refuseExisting(out, args['overwrite']);
     const { Store } = await import('../../store/store.js');
     const { resolveImage } = await import('../../store/resolve.js');
     const { exportImage } = await import('../../store/manage.js');

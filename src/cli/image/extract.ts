@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CommandSpec, Args, CommandContext } from '../command.js';
-import { isErrno, RktError } from '../../common/errors.js';
+import { refuseExisting } from '../flags.js';
 
 /** `extract` copies the image's own layer (dependencies ignored); `render` copies the rendered tree. */
 async function copyOut(args: Args, ctx: CommandContext, rendered: boolean): Promise<number> {
@@ -11,13 +11,8 @@ async function copyOut(args: Args, ctx: CommandContext, rendered: boolean): Prom
   const { copyTree } = await import('../../store/manage.js');
   const store = new Store(ctx.globals.dir);
   const rec = await resolveImage(store.layout, String(args['image']));
-  try {
-    await fs.lstat(dir);
-    if (args['overwrite'] !== true) throw new RktError('EEXIST', `${dir} already exists`, { hint: 'use --overwrite to replace it' });
-    await fs.rm(dir, { recursive: true, force: true });
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
+  await refuseExisting(dir, args['overwrite']);
+  await fs.rm(dir, { recursive: true, force: true });
   const base = !rendered && rec.dependencies.length > 0 ? store.layout.layer(rec.id) : store.layout.tree(rec.id);
   await copyTree(args['rootfs-only'] === true ? path.join(base, 'rootfs') : base, dir);
   return 0;
