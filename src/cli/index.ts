@@ -187,7 +187,12 @@ export async function main(argv: readonly string[], io: Io, onStop?: (handler: (
   const debug = head.includes('--debug') || head.includes('--debug=true');
   try {
     if (head[0] === 'help') {
-      io.stdout.write(await helpText(head.slice(1).filter((w) => !w.startsWith('-')), io));
+      const words = head.slice(1).filter((w) => !w.startsWith('-'));
+      const known = words.length === 0
+        || COMMANDS.some((c) => words.every((w, i) => c.path[i] === w))
+        || (words.length === 1 && Object.keys(GROUPS).includes(words[0] ?? ''));
+      if (!known) throw new UsageError(`unknown command "${words.join(' ')}"`);
+      io.stdout.write(await helpText(words, io));
       io.stdout.write('\n');
       return ExitCode.ok;
     }

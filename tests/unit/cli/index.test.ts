@@ -73,6 +73,12 @@ test('help and --help print the command list on stdout, exit 0', async (t) => {
   }
 });
 
+test('help of an unknown command is a usage error', async (t) => {
+  const io = bufferIo();
+  t.is(await main(['help', 'metadata-service'], io), 2);
+  t.regex(io.err(), /^rkt: unknown command "metadata-service"$/m);
+});
+
 test('help COMMAND prints that command\'s help', async (t) => {
   const io = bufferIo();
   t.is(await main(['help', 'version'], io), 0);
