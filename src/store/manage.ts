@@ -76,8 +76,14 @@ export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet
   }
   const leftovers: string[] = [];
   for (const n of await listDir(l.tmp)) {
-    const pid = Number(/^import-(\d+)-/.exec(n)?.[1]);
+    // Staging dirs (`import-<pid>-…`) and partial downloads (`download-<hash>.<ctx>-<pid>-<start>.part|json`)
+    // of a live fetch stay; a dead fetch's partial stays resumable for the grace period.
+    const pid = Number(/^import-(\d+)-/.exec(n)?.[1] ?? /^download-[0-9a-f]+\.[0-9a-f]+-(\d+)-/.exec(n)?.[1]);
     if (Number.isInteger(pid) && pidAlive(pid)) continue;
+    if (n.startsWith('download-')) {
+      const st = await fs.stat(path.join(l.tmp, n)).catch((err: unknown) => { if (isErrno(err, 'ENOENT')) return undefined; throw err; });
+      if (st === undefined || now - st.mtimeMs < graceMs) continue;
+    }
     await fs.rm(path.join(l.tmp, n), { recursive: true, force: true });
     leftovers.push(path.join(l.tmp, n));
   }
