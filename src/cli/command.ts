@@ -39,6 +39,8 @@ export interface CommandSpec {
    * `rkt run` does for its per-image flags. Its `flags` then only document them for --help.
    */
   readonly rawArgs?: boolean;
+  /** String flags whose value is optional (`--wait` alone, or `--wait=10s`): a bare one never takes the next word. */
+  readonly optionalValueFlags?: readonly string[];
   /** Declares the command's own flags. */
   readonly flags?: (y: Argv) => Argv;
   readonly run: (args: Args, ctx: CommandContext) => Promise<number>;

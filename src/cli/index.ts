@@ -182,8 +182,18 @@ export function splitForCommand(argv: readonly string[]): { head: string[]; rest
   return splitSeparators(argv);
 }
 
+/** `--wait` → `--wait=forever` for the chosen command's optional-value flags, so yargs does not take the next word. */
+export function bareOptionalFlags(head: readonly string[]): string[] {
+  const word = head.find((w) => !w.startsWith('-'));
+  const spec = COMMANDS.find((c) => c.path.length === 1 && c.path[0] === word);
+  const flags = new Set((spec?.optionalValueFlags ?? []).map((f) => `--${f}`));
+  return head.map((w) => (flags.has(w) ? `${w}=forever` : w));
+}
+
 export async function main(argv: readonly string[], io: Io, onStop?: (handler: () => void) => void): Promise<number> {
-  const { head, rest } = splitForCommand(argv);
+  const split = splitForCommand(argv);
+  const head = bareOptionalFlags(split.head);
+  const rest = split.rest;
   const debug = head.includes('--debug') || head.includes('--debug=true');
   try {
     if (head[0] === 'help') {

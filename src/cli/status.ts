@@ -37,9 +37,10 @@ export const command: CommandSpec = {
   operands: '[uuid]',
   summary: 'Check the status of a pod',
   needsRoot: false,
+  optionalValueFlags: ['wait', 'wait-ready'],
   flags: (y) => uuidFileFlag(formatFlag(y))
-    .option('wait', { type: 'string', describe: 'wait for the pod to exit, at most DURATION (plain --wait: forever)' })
-    .option('wait-ready', { type: 'string', describe: 'wait for the pod to be running with its apps started, at most DURATION' }),
+    .option('wait', { type: 'string', describe: 'wait for the pod to exit: --wait (forever) or --wait=DURATION (then exit 254)' })
+    .option('wait-ready', { type: 'string', describe: 'wait for the pod to be running with its apps started: --wait-ready or --wait-ready=DURATION' }),
   run: async (args, ctx) => {
     const format = outputFormat(args['format']);
     const [word] = await podWords(args, 'uuid', false);
@@ -47,7 +48,7 @@ export const command: CommandSpec = {
     const limit = (flag: string): number | undefined => {
       const v = args[flag];
       if (v === undefined) return undefined;
-      return v === '' || v === 'true' ? Infinity : parseDuration(`--${flag}`, String(v));
+      return v === '' || v === 'forever' ? Infinity : parseDuration(`--${flag}`, String(v));
     };
     const waitExit = limit('wait');
     const waitReady = limit('wait-ready');

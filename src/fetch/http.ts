@@ -37,7 +37,10 @@ export interface HttpResponse {
   /** The URL that answered, after redirects. */
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
-  /** The body, not yet read. Errors it emits are EHTTP RktErrors; destroying it closes the connection. */
+  /**
+   * The body, not yet read: the caller reads it to the end or destroys it (which closes the connection). Errors
+   * it emits are EHTTP RktErrors.
+   */
   readonly body: Readable;
 }
 

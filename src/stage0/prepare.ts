@@ -191,6 +191,34 @@ async function aceFiles(imageRoot: string, upper: string, hostname: string, net:
 }
 
 /**
+ * The pod's systemd resolves `User=`/`Group=` against the stage1's own /etc/passwd and /etc/group, even for
+ * numbers: give every uid and gid the apps use an entry there (in the pod's copy), as rkt's stage1 did.
+ */
+async function addIdentities(stage1Image: string, s1Root: string, apps: readonly AppUnitSpec[]): Promise<void> {
+  const read = (f: string) => fs.readFile(path.join(stage1Image, 'etc', f), 'utf8').catch((err: unknown) => {
+    if (isErrno(err, 'ENOENT')) return '';
+    throw err;
+  });
+  const [passwd, group] = await Promise.all([read('passwd'), read('group')]);
+  const have = (text: string) => new Set(text.split('\n').map((l) => Number(l.split(':')[2])).filter(Number.isInteger));
+  const uids = have(passwd);
+  const gids = have(group);
+  const addP: string[] = [];
+  const addG: string[] = [];
+  for (const a of apps) {
+    if (!uids.has(a.uid)) { uids.add(a.uid); addP.push(`rkt-uid-${a.uid}:x:${a.uid}:${a.gid}:rkt app user:/:/sbin/nologin`); }
+    for (const g of [a.gid, ...a.supplementaryGids]) {
+      if (!gids.has(g)) { gids.add(g); addG.push(`rkt-gid-${g}:x:${g}:`); }
+    }
+  }
+  if (addP.length === 0 && addG.length === 0) return;
+  await fs.mkdir(path.join(s1Root, 'etc'), { recursive: true, mode: 0o755 });
+  const withEnd = (t: string) => (t === '' || t.endsWith('\n') ? t : `${t}\n`);
+  await fs.writeFile(path.join(s1Root, 'etc', 'passwd'), withEnd(passwd) + addP.map((l) => `${l}\n`).join(''), { mode: 0o644 });
+  await fs.writeFile(path.join(s1Root, 'etc', 'group'), withEnd(group) + addG.map((l) => `${l}\n`).join(''), { mode: 0o644 });
+}
+
+/**
  * The binds nspawn makes for the apps' mounts: each volume's host directory (a host source, or the pod's own
  * directory for an empty volume, shared by every app that mounts it) straight into the app's root inside the
  * stage1 tree. (systemd's BindPaths= would take the source inside the app's RootDirectory, where the
@@ -288,8 +316,10 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
       preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
       postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
       interactive: req.interactive,
+      volumeTargets: a.mounts.map((m) => m.path),
     });
   }
+  await addIdentities(path.join(store.layout.tree(stage1.record.id), 'rootfs'), s1Root, specs);
   const unitDir = path.join(s1Root, 'etc', 'systemd', 'system');
   await fs.mkdir(unitDir, { recursive: true, mode: 0o755 });
   await fs.rm(path.join(unitDir, 'default.target'), { force: true });

@@ -20,6 +20,8 @@ export interface AppUnitSpec {
   readonly postStop: readonly (readonly string[])[];
   /** stdin and the terminal are passed through (`rkt run --interactive`, one app). */
   readonly interactive: boolean;
+  /** Where the app's volumes are mounted inside its root (kept mounted until its post-stop handlers ran). */
+  readonly volumeTargets?: readonly string[];
 }
 
 /** Where, inside the stage1 tree, an app's root filesystem is mounted. */
@@ -52,6 +54,11 @@ function escapeUnitString(s: string): string {
     .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** A path in a space-separated unit setting: spaces and specifiers escaped. */
+function unitPath(p: string): string {
+  return p.replace(/\\/g, '\\\\').replace(/ /g, '\\x20').replace(/%/g, '%%');
+}
+
 /** A whole command line for an Exec*= setting. */
 export function execLine(argv: readonly string[]): string {
   return argv.map(quoteExecArg).join(' ');
@@ -71,7 +78,8 @@ export function renderAppUnit(app: AppUnitSpec): string {
     `Wants=reaper-${app.name}.service`,
     `After=reaper-${app.name}.service`,
     // Keep the app's root, its output FIFOs and the status dir mounted until it and its handlers are done.
-    `RequiresMountsFor=${appRootInStage1(app.name)} ${IO_DIR_IN_STAGE1} ${STATUS_DIR_IN_STAGE1}`,
+    `RequiresMountsFor=${[appRootInStage1(app.name), IO_DIR_IN_STAGE1, STATUS_DIR_IN_STAGE1,
+      ...(app.volumeTargets ?? []).map((t) => `${appRootInStage1(app.name)}${t.startsWith('/') ? '' : '/'}${t}`)].map(unitPath).join(' ')}`,
     // Stopped in order when the pod shuts down (rkt stop, systemctl exit), so ExecStopPost= handlers run.
     'Conflicts=shutdown.target',
     'Before=shutdown.target',

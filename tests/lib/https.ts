@@ -3,7 +3,7 @@
  * (nothing is committed), and small servers on loopback that record what they were asked.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -22,10 +22,11 @@ export interface TestCa {
 export const SERVER_CERT_NAMES = ['DNS:localhost', 'DNS:example.com', 'DNS:*.example.com', 'IP:127.0.0.1'] as const;
 
 /**
- * Make a CA and a server certificate for localhost, example.com, *.example.com and 127.0.0.1 in `dir`
- * (P-256 keys, valid for two days).
+ * Make a CA and a server certificate for localhost, example.com, *.example.com and 127.0.0.1 in `dir` (created
+ * if missing; P-256 keys, valid for two days).
  */
 export function makeTestCa(dir: string): TestCa {
+  mkdirSync(dir, { recursive: true });
   const f = (name: string) => path.join(dir, name);
   const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];

@@ -1,0 +1,29 @@
+// Failures before a pod boots: an --exec that is not in the image, and rkt run without root.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { RKT, runCmd } from '../../lib/rkt.js';
+import { INSECURE, podEnv, podTest, sharedImage, title } from '../../lib/pods.js';
+
+const busybox = sharedImage();
+
+podTest(title('--exec of a path not in the image: "no such file in image", exit 254, and no pod boots'), async (t) => {
+  const env = await podEnv(t);
+  const res = await env.run([await busybox(), '--exec=/bin/nothere']);
+  t.is(res.exitCode, 254);
+  t.is(res.stdout, '');
+  t.is(res.stderr, 'rkt: exec /bin/nothere: no such file in image example.com/busybox\n');
+  t.false(existsSync(path.join(env.data, 'pods/run')) && readdirSync(path.join(env.data, 'pods/run')).length > 0, 'no pod reached run/');
+  const list = JSON.parse((await env.r(['list', '--format=json'])).stdout) as { state: string; started_at?: string }[];
+  t.true(list.every((p) => p.state !== 'running' && p.state !== 'exited' && p.started_at === undefined), JSON.stringify(list));
+});
+
+podTest(title('rkt run as a non-root user (nobody) says it needs root, exit 254'), async (t) => {
+  const env = await podEnv(t);
+  const img = await busybox();
+  const res = await runCmd('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, RKT, `--dir=${env.data}`, INSECURE, 'run', img],
+    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' } });
+  t.is(res.exitCode, 254, res.stderr);
+  t.is(res.stdout, '');
+  t.regex(res.stderr, /^rkt: cannot run "rkt run": it needs root\n/);
+  t.false(existsSync(path.join(env.data, 'pods')), 'nothing was created');
+});

@@ -1,0 +1,356 @@
+// Helpers of the pod functional tests (tests/functional/pods/): busybox test images built on the fly, a fresh
+// rkt data directory per test, pods run in the foreground or in the background, and a teardown that leaves no
+// pod running and no temporary directory behind.
+import test, { type ExecutionContext, type TestFn } from 'ava';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO, RKT, functionalSkipReason, rkt, tempDir, type Result } from './rkt.js';
+
+const execFileP = promisify(execFile);
+
+/** Test images are unsigned. */
+export const INSECURE = '--insecure-options=image';
+
+/** Why the pod tests cannot run here (not root, no nspawn), or undefined. */
+export const podSkip: string | undefined = functionalSkipReason()
+  ?? (existsSync('/usr/bin/systemd-nspawn') ? undefined : 'needs systemd-nspawn (hack/setup)')
+  ?? (existsSync('/bin/busybox') ? undefined : 'needs busybox-static (hack/setup)');
+
+/** `test`, or `test.skip` when the tier cannot run: pair it with `title()` so the reason shows. */
+export const podTest: TestFn = podSkip === undefined ? test : (test.skip as unknown as TestFn);
+/** A test title, with the skip reason appended when skipped. */
+export const title = (s: string): string => (podSkip === undefined ? s : `${s} (skipped: ${podSkip})`);
+
+/** A pod UUID as rkt prints it. */
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------------------
+// Images
+
+let baseRootfs: { dir: string; rootfs: string } | undefined;
+
+/** A busybox root filesystem (as hack/mk-busybox-aci makes it, without /etc/passwd and /etc/group), once per test file. */
+function busyboxRootfs(): string {
+  if (baseRootfs !== undefined) return baseRootfs.rootfs;
+  const { dir } = tempDir('rkt-pods-base-');
+  const r = path.join(dir, 'rootfs');
+  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'run', 'var', 'root', 'usr/bin', 'usr/sbin']) mkdirSync(path.join(r, d), { recursive: true });
+  chmodSync(path.join(r, 'tmp'), 0o1777);
+  copyFileSync('/bin/busybox', path.join(r, 'bin/busybox'));
+  chmodSync(path.join(r, 'bin/busybox'), 0o755);
+  const applets = execFileSync('/bin/busybox', ['--list']).toString().split('\n').map((s) => s.trim()).filter((s) => s !== '');
+  for (const a of applets) if (a !== 'busybox') symlinkSync('busybox', path.join(r, 'bin', a));
+  writeFileSync(path.join(r, 'etc/os-release'), 'ID=busybox\nNAME=busybox\n');
+  baseRootfs = { dir, rootfs: r };
+  process.once('exit', () => { if (baseRootfs !== undefined) rmSync(baseRootfs.dir, { recursive: true, force: true }); });
+  return r;
+}
+
+/** A file to put in a test image's rootfs: its text, or text with mode and owner. */
+export type ImageFile = string | { readonly content?: string; readonly dir?: boolean; readonly mode?: number; readonly uid?: number; readonly gid?: number };
+
+export interface ImageSpec {
+  /** Image name (default example.com/busybox). */
+  readonly name?: string;
+  /** The app's exec (default ["/bin/sh"]). */
+  readonly exec?: readonly string[];
+  readonly user?: string;
+  readonly group?: string;
+  readonly workingDirectory?: string;
+  /** The image's app environment. */
+  readonly environment?: Readonly<Record<string, string>>;
+  readonly eventHandlers?: readonly { readonly name: 'pre-start' | 'post-stop'; readonly exec: readonly string[] }[];
+  readonly mountPoints?: readonly { readonly name: string; readonly path: string; readonly readOnly?: boolean }[];
+  /** Lines added to /etc/passwd (root and nobody are always there). */
+  readonly extraPasswd?: readonly string[];
+  /** Lines added to /etc/group (root and nogroup are always there). */
+  readonly extraGroup?: readonly string[];
+  /** Files by absolute path in the image. */
+  readonly files?: Readonly<Record<string, ImageFile>>;
+}
+
+let imageCount = 0;
+
+/**
+ * Build a busybox ACI in `dir` from `spec` (busybox-static with its applet links, /usr, /etc/passwd and
+ * /etc/group, no /etc/hosts) with hack/aci; returns the .aci path.
+ */
+export async function busyboxImage(dir: string, spec: ImageSpec = {}): Promise<string> {
+  const base = busyboxRootfs();
+  const img = path.join(dir, `image-${++imageCount}-${Math.random().toString(36).slice(2, 8)}`);
+  mkdirSync(img, { recursive: true });
+  const root = path.join(img, 'rootfs');
+  await execFileP('cp', ['-a', base, root]);
+  writeFileSync(path.join(root, 'etc/passwd'), ['root:x:0:0:root:/root:/bin/sh', 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false', ...(spec.extraPasswd ?? [])].join('\n') + '\n');
+  writeFileSync(path.join(root, 'etc/group'), ['root:x:0:', 'nogroup:x:65534:', ...(spec.extraGroup ?? [])].join('\n') + '\n');
+  for (const [p, f] of Object.entries(spec.files ?? {})) {
+    const target = path.join(root, p);
+    const o = typeof f === 'string' ? { content: f } : f;
+    mkdirSync(path.dirname(target), { recursive: true });
+    if (o.dir === true) mkdirSync(target, { recursive: true });
+    else writeFileSync(target, o.content ?? '');
+    if (o.mode !== undefined) chmodSync(target, o.mode);
+    if (o.uid !== undefined || o.gid !== undefined) chownSync(target, o.uid ?? 0, o.gid ?? 0);
+  }
+  const app: Record<string, unknown> = {
+    exec: spec.exec ?? ['/bin/sh'],
+    user: spec.user ?? '0',
+    group: spec.group ?? '0',
+    ...(spec.workingDirectory !== undefined ? { workingDirectory: spec.workingDirectory } : {}),
+    environment: Object.entries(spec.environment ?? {}).map(([name, value]) => ({ name, value })),
+    ...(spec.eventHandlers !== undefined ? { eventHandlers: spec.eventHandlers } : {}),
+    ...(spec.mountPoints !== undefined ? { mountPoints: spec.mountPoints } : {}),
+  };
+  writeFileSync(path.join(img, 'manifest'), JSON.stringify({
+    acKind: 'ImageManifest', acVersion: '0.8.11', name: spec.name ?? 'example.com/busybox',
+    labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+    app,
+  }, null, 1));
+  const out = `${img}.aci`;
+  await execFileP(path.join(REPO, 'hack/aci'), ['build', '--compression=none', img, out]);
+  rmSync(img, { recursive: true, force: true });
+  return out;
+}
+
+/** A function that builds an image once (per test file) and then returns the same .aci. */
+export function sharedImage(spec: ImageSpec = {}): () => Promise<string> {
+  let p: Promise<string> | undefined;
+  return () => {
+    if (p === undefined) {
+      const { dir } = tempDir('rkt-pods-img-');
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      p = busyboxImage(dir, spec);
+    }
+    return p;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pods
+
+/** A `rkt` run in the background (a long pod). */
+export interface Background {
+  readonly child: ChildProcess;
+  /** When it was started (Date.now()). */
+  readonly startedAt: number;
+  /** Resolves when the rkt process exits: its status and when. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** Resolves when its output is complete (the pod's output relays hold it open until the pod ends). */
+  readonly done: Promise<Result>;
+  hasExited(): boolean;
+}
+
+export interface PodEnv {
+  /** The test's temporary directory. */
+  readonly dir: string;
+  /** Its rkt data directory (`--dir`). */
+  readonly data: string;
+  /** rkt with `--dir` set. */
+  r(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Result>;
+  /** `rkt run` (insecure images), to its end; `ms` is how long it took. */
+  run(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Result & { ms: number }>;
+  /** `rkt run` (insecure images) in the background. */
+  spawnRun(args: readonly string[]): Background;
+  /** A fresh path in the test directory. */
+  file(name: string): string;
+}
+
+// At most this many tests of one file hold a pod environment at once (ava runs every test of a file
+// concurrently, and two files at a time): enough to keep two cores busy without starving the timing checks.
+const SLOTS = Number(process.env['RKT_POD_TESTS_PER_FILE'] ?? '3');
+let slotsInUse = 0;
+const slotWaiters: (() => void)[] = [];
+async function acquireSlot(): Promise<void> {
+  if (slotsInUse < SLOTS) { slotsInUse++; return; }
+  await new Promise<void>((resolve) => slotWaiters.push(resolve));
+}
+function releaseSlot(): void {
+  const next = slotWaiters.shift();
+  if (next !== undefined) next();
+  else slotsInUse--;
+}
+
+/**
+ * A fresh temporary directory and rkt data directory for one test, once one of the file's slots is free; the
+ * teardown stops any pod left running, removes the directory and frees the slot.
+ */
+export async function podEnv(t: ExecutionContext): Promise<PodEnv> {
+  await acquireSlot();
+  const { dir, cleanup } = tempDir('rkt-pods-');
+  const data = path.join(dir, 'data');
+  const bgs: Background[] = [];
+  const r = (args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) => rkt([`--dir=${data}`, ...args], opts);
+  t.teardown(async () => {
+    if (bgs.some((b) => !b.hasExited()) || livePods(data)) {
+      await forceStopAll(r, data);
+      await Promise.race([Promise.all(bgs.map((b) => b.done)), sleep(20_000)]);
+      for (const b of bgs) if (!b.hasExited()) b.child.kill('SIGKILL');
+    }
+    const uuids = podUuids(data);
+    if (uuids.length > 0) {
+      // rkt run leaves a pod's empty cgroups behind when they are still busy as it ends; rkt gc removes them.
+      await r(['gc', '--grace-period=0s', '--expire-prepared=0s']);
+      removeLeftoverCgroups(uuids);
+    }
+    cleanup();
+    releaseSlot();
+  });
+  return {
+    dir, data, r,
+    run: async (args, opts) => {
+      const start = Date.now();
+      const res = await r([INSECURE, 'run', ...args], opts);
+      return { ...res, ms: Date.now() - start };
+    },
+    spawnRun: (args) => {
+      const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let exited = false;
+      child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+      child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+        child.on('exit', (code, signal) => { exited = true; resolve({ code, signal, at: Date.now() }); });
+      });
+      const done = new Promise<Result>((resolve) => {
+        child.on('close', (code, signal) => resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 9), stdout, stderr }));
+      });
+      const b: Background = { child, startedAt: Date.now(), exit, done, hasExited: () => exited };
+      bgs.push(b);
+      return b;
+    },
+    file: (name) => path.join(dir, name),
+  };
+}
+
+/** The UUIDs of every pod under `data`, in any state. */
+function podUuids(data: string): string[] {
+  const out = new Set<string>();
+  let states: string[] = [];
+  try {
+    states = readdirSync(path.join(data, 'pods'));
+  } catch {
+    return [];
+  }
+  for (const st of states) {
+    try {
+      for (const u of readdirSync(path.join(data, 'pods', st))) if (UUID_RE.test(u)) out.add(u);
+    } catch {
+      /* not a directory */
+    }
+  }
+  return [...out];
+}
+
+/** Remove the (empty) cgroups named after these pods that are still there, deepest first; busy ones stay. */
+function removeLeftoverCgroups(uuids: readonly string[]): void {
+  const rmTree = (d: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) rmTree(path.join(d, e.name));
+    try {
+      rmdirSync(d);
+    } catch {
+      /* busy or gone */
+    }
+  };
+  // rkt puts them beside its caller's cgroup (ours: rkt runs as our child) in each hierarchy.
+  const parents = new Set<string>();
+  let own = '';
+  try {
+    own = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    return;
+  }
+  for (const line of own.split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (m === null) continue;
+    const names = m[1] === '' ? ['', 'unified'] : (m[1] ?? '').split(',').map((c) => c.replace(/^name=/, ''));
+    for (const n of names) parents.add(path.join('/sys/fs/cgroup', n, m[2] ?? '/'));
+  }
+  for (const root of parents) {
+    for (const u of uuids) {
+      const d = path.join(root, `rkt-${u}`);
+      if (existsSync(d)) rmTree(d);
+    }
+  }
+}
+
+/** Whether a pod under `data` still has a live PID 1 (read from its pid file: no rkt process needed). */
+function livePods(data: string): boolean {
+  let uuids: string[];
+  try {
+    uuids = readdirSync(path.join(data, 'pods/run'));
+  } catch {
+    return false;
+  }
+  return uuids.some((u) => {
+    try {
+      const pid = readFileSync(path.join(data, 'pods/run', u, 'pid'), 'utf8').trim();
+      return pid !== '' && existsSync(`/proc/${pid}`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function forceStopAll(r: PodEnv['r'], data: string): Promise<void> {
+  try {
+    if (readdirSync(path.join(data, 'pods/run')).length === 0) return;
+  } catch {
+    return;
+  }
+  const list = await r(['list', '--format=json']);
+  let pods: { name: string; state: string }[] = [];
+  try {
+    pods = JSON.parse(list.stdout) as { name: string; state: string }[];
+  } catch {
+    return;
+  }
+  const running = pods.filter((p) => p.state === 'running').map((p) => p.name);
+  if (running.length > 0) await r(['stop', '--force', ...running]);
+}
+
+/** Wait for `--uuid-file-save` to be written, then for the pod to be running with its pid recorded; returns the UUID. */
+export async function waitRunning(env: PodEnv, uuidFile: string, bg?: Background, timeoutMs = 30_000): Promise<string> {
+  const start = Date.now();
+  let uuid = '';
+  while (uuid === '') {
+    if (bg?.hasExited() === true) throw new Error(`rkt run exited before the pod was prepared: ${(await bg.done).stderr}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`no UUID in ${uuidFile} after ${timeoutMs} ms`);
+    try {
+      uuid = readFileSync(uuidFile, 'utf8').trim();
+    } catch {
+      /* not yet */
+    }
+    if (uuid === '') await sleep(50);
+  }
+  const left = Math.max(1_000, timeoutMs - (Date.now() - start));
+  const st = await env.r(['status', `--wait-ready=${left}ms`, uuid]);
+  if (/^state=running$/m.test(st.stdout) && /^pid=\d+$/m.test(st.stdout) && /^started=/m.test(st.stdout)) return uuid;
+  const out = bg !== undefined && bg.hasExited() ? (await bg.done).stderr : '';
+  throw new Error(`pod ${uuid} was not seen running (rkt status --wait-ready exited ${st.exitCode}):\n${st.stdout}${st.stderr}${out}`);
+}
+
+/** `rkt status` lines as a map (`state` → `running`, `app-busybox` → `0` …). */
+export function statusMap(stdout: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return m;
+}
+
+/** Where a pod's directory is, for a state directory name (`run`, `exited-garbage`, `prepared` …). */
+export function podPath(env: PodEnv, dirState: string, uuid: string): string {
+  return path.join(env.data, 'pods', dirState, uuid);
+}
