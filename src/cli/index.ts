@@ -1,4 +1,4 @@
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import type { Args, CommandSpec, Io } from './command.js';
 import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js';
 import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
@@ -104,7 +104,9 @@ function toGlobals(a: Args): GlobalOptions {
 interface Chosen { spec: CommandSpec; args: Args }
 
 /** Build the parser for the whole table; parsing records which command was chosen instead of running it. */
-function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Argv {
+async function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Promise<Argv> {
+  // yargs costs ~100 ms to load: only commands that use it (and help) pay for it.
+  const { default: yargs } = await import('yargs');
   const bind = (spec: CommandSpec, word: string) => ({
     command: spec.operands === undefined ? word : `${word} ${spec.operands}`,
     describe: spec.summary,
@@ -155,7 +157,7 @@ function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Argv {
 
 /** The text yargs would print for `rkt <words> --help`. */
 async function helpText(words: readonly string[], io: Io): Promise<string> {
-  const parser = buildParser([...words, '--help'], io, {});
+  const parser = await buildParser([...words, '--help'], io, {});
   let text = '';
   await parser.parseAsync([...words, '--help'], {}, (_err: unknown, _argv: unknown, output: string) => { text = output; });
   return text;
@@ -182,6 +184,40 @@ export function splitForCommand(argv: readonly string[]): { head: string[]; rest
   return splitSeparators(argv);
 }
 
+/** The global flags' defaults, as yargs would fill them in. */
+const GLOBAL_DEFAULTS: Readonly<Record<string, unknown>> = {
+  dir: '/var/lib/rkt', 'system-config': '/usr/lib/rkt', 'local-config': '/etc/rkt', 'trust-keys-from-https': false, debug: false,
+};
+
+/**
+ * For a command that parses its own words (`rkt run`, the command whose start-up matters most), read the
+ * global flags before it without loading yargs. Returns nothing (let yargs handle it) for anything unusual.
+ */
+export function fastPath(head: readonly string[]): { value?: Chosen } {
+  const word = head[head.length - 1];
+  const spec = COMMANDS.find((c) => c.rawArgs === true && c.path.length === 1 && c.path[0] === word);
+  if (spec === undefined) return {};
+  const args: Record<string, unknown> = { ...GLOBAL_DEFAULTS, _: [word] };
+  const insecure: string[] = [];
+  for (let i = 0; i < head.length - 1; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(head[i] ?? '');
+    if (m === null) return {};
+    const [, name = '', inline] = m;
+    if (name === 'debug' || name === 'trust-keys-from-https') {
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') return {};
+      args[name] = inline !== 'false';
+      continue;
+    }
+    if (!['dir', 'system-config', 'local-config', 'user-config', 'insecure-options'].includes(name)) return {};
+    const value = inline ?? head[++i];
+    if (value === undefined || i >= head.length - 1 && inline === undefined) return {};
+    if (name === 'insecure-options') insecure.push(value);
+    else args[name] = value;
+  }
+  if (insecure.length > 0) args['insecure-options'] = insecure;
+  return { value: { spec, args: args as Args } };
+}
+
 /** `--wait` → `--wait=forever` for the chosen command's optional-value flags, so yargs does not take the next word. */
 export function bareOptionalFlags(head: readonly string[]): string[] {
   const word = head.find((w) => !w.startsWith('-'));
@@ -206,11 +242,13 @@ export async function main(argv: readonly string[], io: Io, onStop?: (handler: (
       io.stdout.write('\n');
       return ExitCode.ok;
     }
-    const chosen: { value?: Chosen } = {};
+    const chosen: { value?: Chosen } = { ...fastPath(head) };
     let helpOutput = '';
-    await buildParser(head, io, chosen).parseAsync(head, {}, (_err: unknown, _argv: unknown, output: string) => {
-      helpOutput = output;
-    });
+    if (chosen.value === undefined) {
+      await (await buildParser(head, io, chosen)).parseAsync(head, {}, (_err: unknown, _argv: unknown, output: string) => {
+        helpOutput = output;
+      });
+    }
     if (chosen.value === undefined) {
       // --help was asked for: yargs produced the text and no handler ran.
       io.stdout.write(helpOutput + '\n');

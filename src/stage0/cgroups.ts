@@ -54,10 +54,19 @@ export async function removeCgroups(dirs: readonly string[]): Promise<void> {
       throw err;
     }
     for (const e of entries) if (e.isDirectory()) await rmTree(path.join(d, e.name));
-    try {
-      await fs.rmdir(d);
-    } catch (err) {
-      if (!isErrno(err, 'EBUSY') && !isErrno(err, 'ENOENT')) throw err;
+    // The pod's output relays leave a moment after nspawn: a busy cgroup is retried briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fs.rmdir(d);
+        return;
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return;
+        if (!isErrno(err, 'EBUSY') || attempt >= 20) {
+          if (isErrno(err, 'EBUSY')) return;
+          throw err;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
     }
   };
   for (const d of dirs) await rmTree(d);

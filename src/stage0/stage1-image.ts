@@ -2,7 +2,7 @@
  * Finding the stage1 image and reading its contract. Stage0 never hard-codes entrypoint paths: it reads them
  * from the stage1 manifest's annotations and gates newer arguments on its interface version.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, isErrno, RktError } from '../common/errors.js';
@@ -39,8 +39,17 @@ export interface Stage1Choice {
   readonly fromDir?: string;
 }
 
-/** The stage1 image the build made: `build/stage1.aci` beside the installed code (stage1-image/build). */
+/**
+ * The stage1 image the build made: `build/stage1.aci` in rkt's own package directory (stage1-image/build),
+ * found by walking up from this module to the package.json (the module's depth differs between the tsc
+ * output and the bundle's chunks).
+ */
 export function defaultStage1Path(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build', 'stage1.aci');
+    dir = path.dirname(dir);
+  }
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/stage1.aci');
 }
 
