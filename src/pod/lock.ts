@@ -82,8 +82,12 @@ export function openPodDir(dir: string): number {
   }
 }
 
+/** Descriptors through which this process holds an exclusive pod lock (forgotten in closePodDir). */
+const exclusivelyHeld = new Set<number>();
+
 /** Close a descriptor from `openPodDir`. The lock is released once no child holds a copy either. */
 export function closePodDir(fd: number): void {
+  exclusivelyHeld.delete(fd);
   closeSync(fd);
 }
 
@@ -126,8 +130,13 @@ async function flockFd(fd: number, mode: '--exclusive' | '--shared'): Promise<{ 
  * of them are closed: pass `fd` in the stage1 process's `stdio` and the lock lives exactly as long as the pod.
  */
 export async function tryLockFd(fd: number): Promise<boolean> {
-  return (await flockFd(fd, '--exclusive')).locked;
+  // An exclusive lock this process took through `fd` stays held until `fd` is closed: no need to ask again.
+  if (exclusivelyHeld.has(fd)) return true;
+  const locked = (await flockFd(fd, '--exclusive')).locked;
+  if (locked) exclusivelyHeld.add(fd);
+  return locked;
 }
+
 
 /**
  * True if anyone holds a lock on the directory `dir` whose `st` (bigint stat) is given. Takes no lock when
