@@ -22,10 +22,15 @@ const EXAMPLES = path.join(UNITS, 'examples');
 const shippedUnits = readdirSync(UNITS).filter((f) => /\.(service|socket|timer)$/.test(f)).sort();
 const exampleUnits = readdirSync(EXAMPLES).filter((f) => f.endsWith('.service')).sort();
 
-/** Whether this build of rkt has `rkt metadata-service` (its own usage starts with "rkt metadata-service"). */
+/** Whether this build of rkt has `rkt metadata-service`: `rkt help` of an unknown command is a usage error (exit 2). */
 async function hasMetadataService(): Promise<boolean> {
-  const { stdout } = await execFileP(process.execPath, [path.join(repoRoot, 'dist/bin/rkt.js'), 'help', 'metadata-service']);
-  return /^rkt metadata-service( |$)/.test(stdout.split('\n')[0] ?? '');
+  try {
+    const { stdout } = await execFileP(process.execPath, [path.join(repoRoot, 'dist/bin/rkt.js'), 'help', 'metadata-service']);
+    return /^rkt metadata-service( |$)/.test(stdout.split('\n')[0] ?? '');
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 2) return false;
+    throw err;
+  }
 }
 
 /** Runs hack/install with args; resolves with its exit status and output whatever the status. */
