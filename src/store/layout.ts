@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 
@@ -18,4 +19,30 @@ export class StoreLayout {
   tree(id: string): string { return path.join(this.trees, id); }
   layer(id: string): string { return path.join(this.layers, id); }
   remote(url: string): string { return path.join(this.remotes, `${createHash('sha256').update(url).digest('hex')}.json`); }
+}
+
+/**
+ * Create one of the store's own directories (and its parents) if missing. In a store set up for a group
+ * (its `cas/` directory, or the data directory, has the setgid bit, as `tmpfiles.d/rkt.conf` makes it), the
+ * new directory is made group-writable and setgid too, so every member of group `rkt` can fetch into it;
+ * otherwise it is private to its creator's umask, as before.
+ */
+export async function ensureStoreDir(dir: string): Promise<void> {
+  const made = await fs.mkdir(dir, { recursive: true });
+  if (made === undefined) return;
+  let shared = false;
+  for (let d = path.dirname(made); ; d = path.dirname(d)) {
+    try {
+      shared = ((await fs.stat(d)).mode & 0o2000) !== 0;
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(d) === d) throw err;
+    }
+  }
+  if (!shared) return;
+  // Every directory mkdir made on the way, from the first one down to `dir`.
+  for (let d = dir; d.length >= made.length; d = path.dirname(d)) {
+    await fs.chmod(d, 0o2775);
+    if (d === made) break;
+  }
 }

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import type { Label } from '../image/labels.js';
-import type { StoreLayout } from './layout.js';
+import { ensureStoreDir, type StoreLayout } from './layout.js';
 
 /** Where an image came from, for ETag / max-age reuse and for `rkt image list`. */
 export interface RemoteInfo {
@@ -79,7 +79,7 @@ export async function readRecord(layout: StoreLayout, id: string): Promise<Image
 
 /** Write (create or replace) an image's record atomically. */
 export async function writeRecord(layout: StoreLayout, record: ImageRecord): Promise<void> {
-  await fs.mkdir(layout.images, { recursive: true });
+  await ensureStoreDir(layout.images);
   await writeFileAtomic(layout.record(record.id), JSON.stringify(record, null, 1) + '\n');
 }
 
@@ -114,6 +114,6 @@ export async function readRemote(layout: StoreLayout, url: string): Promise<Remo
 
 /** Write a remote URL's cache entry atomically. */
 export async function writeRemote(layout: StoreLayout, remote: RemoteRecord): Promise<void> {
-  await fs.mkdir(layout.remotes, { recursive: true });
+  await ensureStoreDir(layout.remotes);
   await writeFileAtomic(layout.remote(remote.url), JSON.stringify(remote) + '\n');
 }

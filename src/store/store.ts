@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { inspectAciStream, type AciInfo } from '../image/aci.js';
-import { StoreLayout } from './layout.js';
+import { ensureStoreDir, StoreLayout } from './layout.js';
 import { readRecord, writeRecord, type ImageRecord, type RemoteInfo } from './records.js';
 import { startExtraction } from './extract.js';
 import { applyPathWhitelist, overlayInto } from './render.js';
@@ -124,7 +124,7 @@ export class Store {
 
   private async makeWorkDir(): Promise<string> {
     try {
-      await fs.mkdir(this.layout.tmp, { recursive: true, mode: 0o700 });
+      await ensureStoreDir(this.layout.tmp);
       const work = path.join(this.layout.tmp, `import-${process.pid}-${randomBytes(6).toString('hex')}`);
       await fs.mkdir(work, { mode: 0o700 });
       return work;
@@ -151,13 +151,13 @@ export class Store {
         await writeRecord(this.layout, updated);
         return updated;
       }
-      for (const d of [this.layout.blobs, this.layout.trees]) await fs.mkdir(d, { recursive: true });
+      for (const d of [this.layout.blobs, this.layout.trees]) await ensureStoreDir(d);
       await fs.rename(path.join(work, 'blob'), this.layout.blob(id));
       await fsyncDir(this.layout.blobs);
       const deps = extra.dependencies ?? [];
       if (deps.length > 0) {
         // The image's own layer is kept; its tree is rendered from its dependencies' trees with it on top.
-        await fs.mkdir(this.layout.layers, { recursive: true });
+        await ensureStoreDir(this.layout.layers);
         try {
           await fs.rename(path.join(work, 'tree'), this.layout.layer(id));
         } catch (err) {
