@@ -76,9 +76,10 @@ test.after.always(() => {
 test('tmpfiles.d/rkt.conf makes every pod state directory, set-group-ID rkt', (t) => {
   const lines = readFileSync(path.join(UNITS, 'tmpfiles.d/rkt.conf'), 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
   const dirs = new Map(lines.map((l) => l.trim().split(/\s+/)).map((f) => [f[1] ?? '', f.slice(0, 1).concat(f.slice(2)).join(' ')]));
-  for (const p of ['/var/lib/rkt', '/var/lib/rkt/cas', '/var/lib/rkt/pods', ...POD_DIRS.map((d) => `/var/lib/rkt/pods/${d}`)]) {
+  for (const p of ['/var/lib/rkt', '/var/lib/rkt/pods', ...POD_DIRS.map((d) => `/var/lib/rkt/pods/${d}`)]) {
     t.is(dirs.get(p), 'd 2750 root rkt -', p);
   }
+  t.is(dirs.get('/var/lib/rkt/cas'), 'd 2775 root rkt -', 'members of rkt may fetch into the store');
   t.is(dirs.get('/etc/rkt'), 'd 0755 root root -');
 });
 
@@ -219,7 +220,7 @@ if (skipReason !== undefined) {
     const c = await sh('systemd-tmpfiles --create rkt.conf');
     t.is(c.exitCode, 0, c.stderr);
     t.is(await out('stat -c "%a %U %G" /var/lib/rkt'), '2750 root rkt');
-    t.is(await out('stat -c "%a %U %G" /var/lib/rkt/cas /var/lib/rkt/pods'), '2750 root rkt\n2750 root rkt');
+    t.is(await out('stat -c "%a %U %G" /var/lib/rkt/cas /var/lib/rkt/pods'), '2775 root rkt\n2750 root rkt');
     t.is(await out('stat -c "%a %U %G" /etc/rkt'), '755 root root');
   });
 
