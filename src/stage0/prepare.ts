@@ -246,7 +246,22 @@ export function volumeBinds(pod: string, manifest: PodManifest): { source: strin
  * the apps' overlay dirs and ACE files, empty volumes, the status dir, options.json and the manifest.
  * With `noOverlay`, the stage1 and app trees are copied instead.
  */
-export async function layOutPod(store: Store, globals: GlobalOptions, pod: string, uuid: string, manifest: PodManifest, req: PodRequest): Promise<{ stage1: Stage1; options: PodOptions }> {
+/** Whether this kernel has overlayfs (as /proc/filesystems lists it); without it pods copy their trees. */
+export async function overlaySupported(filesystems?: string): Promise<boolean> {
+  const text = filesystems ?? (await fs.readFile('/proc/filesystems', 'utf8').catch((err: unknown) => {
+    if (isErrno(err, 'ENOENT')) return '';
+    throw err;
+  }));
+  return /\toverlay$/m.test(text);
+}
+
+export async function layOutPod(store: Store, globals: GlobalOptions, pod: string, uuid: string, manifest: PodManifest, given: PodRequest,
+  note?: (m: string) => void): Promise<{ stage1: Stage1; options: PodOptions }> {
+  let req = given;
+  if (!req.noOverlay && !(await overlaySupported())) {
+    note?.('rkt: overlayfs is not available on this host: copying the images\' trees into the pod instead (as --no-overlay)');
+    req = { ...req, noOverlay: true };
+  }
   const stage1 = await resolveStage1(store, globals, req.stage1);
   const hostname = req.hostname ?? `rkt-${uuid}`;
   const s1 = path.join(pod, layout.STAGE1_DIR);
