@@ -1,0 +1,28 @@
+// rkt run --interactive: the app gets rkt's terminal (stdin and output) and its exit status comes back.
+// A pseudo-terminal comes from script(1); input is typed after the pod has had time to start.
+import test from 'ava';
+import path from 'node:path';
+import { REPO, RKT, functionalSkipReason, runCmd, tempDir } from '../../lib/rkt.js';
+
+const skip = functionalSkipReason();
+const t0 = skip === undefined ? test : test.skip;
+
+t0(skip === undefined ? 'rkt run --interactive: the shell reads what is typed, prints to the terminal, exits with its status'
+  : `rkt run --interactive (skipped: ${skip})`, async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const rkt = `${process.execPath} ${RKT} --dir=${dir} --insecure-options=image run --interactive ${path.join(REPO, 'build/busybox.aci')} --exec /bin/sh`;
+  const typed = "(sleep 3; printf 'echo typed-$((6*7))\\n'; sleep 1; printf 'exit 3\\n'; sleep 2)";
+  const r = await runCmd('bash', ['-c', `${typed} | script -qec '${rkt}' /dev/null`], { timeoutMs: 60_000 });
+  t.is(r.exitCode, 3, r.stdout + r.stderr);
+  t.regex(r.stdout.replace(/\r/g, ''), /^typed-42$/m);
+});
+
+t0(skip === undefined ? 'rkt run --interactive with two apps is a usage error' : `--interactive with two apps (skipped: ${skip})`, async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const img = path.join(REPO, 'build/busybox.aci');
+  const r = await runCmd(process.execPath, [RKT, `--dir=${dir}`, '--insecure-options=image', 'run', '--interactive', img, '---', img, '--name=two']);
+  t.is(r.exitCode, 2);
+  t.regex(r.stderr, /^rkt: --interactive takes exactly one app$/m);
+});
