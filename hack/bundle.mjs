@@ -11,6 +11,8 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   splitting: true,
   bundle: true,
+  // dbus-next is loaded from node_modules at run time: it requires optional modules (x11) esbuild cannot resolve.
+  external: ['dbus-next'],
   platform: 'node',
   format: 'esm',
   target: 'node20',

@@ -4,8 +4,24 @@ import type { CommandSpec } from './command.js';
 import { isErrno } from '../common/errors.js';
 import { formatFlag, outputFormat, renderJson } from './flags.js';
 import { humanAgo, renderTable } from './render.js';
+import { UsageError } from '../common/errors.js';
 
-interface Row { uuid: string; state: string; created?: Date; started?: Date; apps: { name: string; image: string; id: string }[] }
+const FIELDS = ['uuid', 'app', 'image', 'state', 'created', 'started', 'unit', 'machine'] as const;
+type Field = (typeof FIELDS)[number];
+const DEFAULT_FIELDS = 'uuid,app,image,state,created,started';
+
+/** `--fields` as a list of known fields. Pure. */
+export function parseFields(v: string): Field[] {
+  const out: Field[] = [];
+  for (const f of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    if (!(FIELDS as readonly string[]).includes(f)) throw new UsageError(`unknown field "${f}" in --fields: want some of ${FIELDS.join(', ')}`);
+    out.push(f as Field);
+  }
+  if (out.length === 0) throw new UsageError(`--fields is empty: want some of ${FIELDS.join(', ')}`);
+  return out;
+}
+
+interface Row { uuid: string; state: string; created?: Date; started?: Date; apps: { name: string; image: string; id: string }[]; unit?: string; machine?: string }
 
 export const command: CommandSpec = {
   path: ['list'],
@@ -13,9 +29,12 @@ export const command: CommandSpec = {
   needsRoot: false,
   flags: (y) => formatFlag(y)
     .option('full', { type: 'boolean', default: false, describe: 'full UUIDs, image IDs and exact times' })
-    .option('no-legend', { type: 'boolean', default: false, describe: 'suppress the header line' }),
+    .option('no-legend', { type: 'boolean', default: false, describe: 'suppress the header line' })
+    .option('fields', { type: 'string', default: DEFAULT_FIELDS, describe: `columns, of ${FIELDS.join(',')} (unit, machine: from machined, under systemd)` }),
   run: async (args, ctx) => {
     const format = outputFormat(args['format']);
+    const fields = parseFields(typeof args['fields'] === 'string' ? args['fields'] : DEFAULT_FIELDS);
+    const wantSystemd = fields.includes('unit') || fields.includes('machine');
     const { listPods } = await import('../pod/pods.js');
     const { POD_MANIFEST } = await import('../pod/layout.js');
     const rows: Row[] = [];
@@ -30,28 +49,76 @@ export const command: CommandSpec = {
       }
       rows.push({ uuid: p.uuid, state: p.state, apps, ...(p.created !== undefined ? { created: p.created } : {}), ...(p.started !== undefined ? { started: p.started } : {}) });
     }
+    if (wantSystemd) await addMachines(rows, (m) => ctx.io.stderr.write(`rkt: warning: ${m}\n`));
     if (format !== 'tabbed') {
       ctx.io.stdout.write(renderJson(rows.map((r) => ({
         name: r.uuid, state: r.state, app_names: r.apps.map((a) => a.name),
         ...(r.created !== undefined ? { created_at: r.created.toISOString() } : {}),
         ...(r.started !== undefined ? { started_at: r.started.toISOString() } : {}),
         apps: r.apps.map((a) => ({ name: a.name, image_name: a.image, image_id: a.id })),
+        ...(wantSystemd ? { machine: r.machine ?? null, unit: r.unit ?? null } : {}),
       })), format));
       return 0;
     }
     const full = args['full'] === true;
     const now = Date.now();
     const when = (d: Date | undefined) => (d === undefined ? '-' : full ? d.toISOString() : humanAgo(d.toISOString(), now));
+    const header: string[] = [];
+    for (const f of fields) {
+      if (f === 'image') header.push('IMAGE NAME', ...(full ? ['IMAGE ID'] : []));
+      else header.push(f.toUpperCase());
+    }
     const lines: string[][] = [];
     for (const r of rows) {
       const apps = r.apps.length > 0 ? r.apps : [{ name: '-', image: '-', id: '' }];
       apps.forEach((a, i) => {
-        lines.push([i === 0 ? (full ? r.uuid : r.uuid.slice(0, 8)) : '', a.name, a.image, ...(full ? [a.id] : []),
-          i === 0 ? r.state : '', i === 0 ? when(r.created) : '', i === 0 ? when(r.started) : '']);
+        const first = i === 0;
+        const line: string[] = [];
+        for (const f of fields) {
+          if (f === 'uuid') line.push(first ? (full ? r.uuid : r.uuid.slice(0, 8)) : '');
+          else if (f === 'app') line.push(a.name);
+          else if (f === 'image') line.push(a.image, ...(full ? [a.id] : []));
+          else if (f === 'state') line.push(first ? r.state : '');
+          else if (f === 'created') line.push(first ? when(r.created) : '');
+          else if (f === 'started') line.push(first ? when(r.started) : '');
+          else if (f === 'unit') line.push(first ? r.unit ?? '-' : '');
+          else line.push(first ? r.machine ?? '-' : '');
+        }
+        lines.push(line);
       });
     }
-    const header = ['UUID', 'APP', 'IMAGE NAME', ...(full ? ['IMAGE ID'] : []), 'STATE', 'CREATED', 'STARTED'];
     ctx.io.stdout.write(renderTable(header, lines, args['no-legend'] !== true));
     return 0;
   },
 };
+
+/**
+ * Fill in each pod's machine and unit from machined (under systemd; otherwise they stay `-`). A running pod
+ * machined does not know shows machine `none`; a machine whose pod is not running is warned about.
+ */
+async function addMachines(rows: Row[], warn: (m: string) => void): Promise<void> {
+  const { systemdBooted } = await import('../systemd/units.js');
+  if (!(await systemdBooted())) return;
+  const { rktMachines } = await import('../systemd/machined.js');
+  let machines;
+  try {
+    machines = await rktMachines();
+  } catch (err) {
+    const { describe } = await import('../common/errors.js');
+    warn(`cannot ask machined: ${describe(err)}`);
+    return;
+  }
+  const seen = new Set<string>();
+  for (const r of rows) {
+    const m = machines.get(r.uuid);
+    seen.add(r.uuid);
+    if (m === undefined) {
+      if (r.state === 'running') r.machine = 'none';
+      continue;
+    }
+    r.machine = m.name;
+    if (m.unit !== '') r.unit = m.unit;
+    if (r.state !== 'running') warn(`machine ${m.name} is registered with machined but pod ${r.uuid} is ${r.state}`);
+  }
+  for (const [uuid, m] of machines) if (!seen.has(uuid)) warn(`machine ${m.name} is registered with machined but there is no pod ${uuid}`);
+}

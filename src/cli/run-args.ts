@@ -33,7 +33,7 @@ export const POD_FLAGS: Readonly<Record<string, Kind>> = {
   'set-env': 'list', 'set-env-file': 'list', 'inherit-env': 'boolean', volume: 'list', hostname: 'string',
   'uuid-file-save': 'string', interactive: 'boolean', 'no-overlay': 'boolean', 'pull-policy': 'string', net: 'string',
   'stage1-path': 'string', 'stage1-url': 'string', 'stage1-name': 'string', 'stage1-hash': 'string', 'stage1-from-dir': 'string',
-  'pod-manifest': 'string', quiet: 'boolean', mount: 'list', slice: 'string', memory: 'string', cpu: 'string', 'mds-register': 'boolean', dns: 'list', 'private-users': 'boolean',
+  'pod-manifest': 'string', quiet: 'boolean', mount: 'list', slice: 'string', memory: 'string', cpu: 'string', 'mds-register': 'boolean', dns: 'list', 'private-users': 'boolean', detach: 'boolean',
   // global flags
   dir: 'string', 'system-config': 'string', 'local-config': 'string', 'user-config': 'string', 'insecure-options': 'list',
   'trust-keys-from-https': 'boolean', debug: 'boolean',

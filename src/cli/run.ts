@@ -20,6 +20,7 @@ function documentFlags(y: Argv): Argv {
     .option('pull-policy', { type: 'string', describe: 'new (default: use the store if it has the image), update, never' })
     .option('uuid-file-save', { type: 'string', describe: "write the pod's UUID to this file" })
     .option('pod-manifest', { type: 'string', describe: 'run this pod manifest (JSON) instead of images given here' })
+    .option('detach', { type: 'boolean', describe: 'with systemd as PID 1: run the pod as the service rkt-<uuid>.service, print its UUID and return at once' })
     .option('slice', { type: 'string', describe: 'with systemd as PID 1, run from a shell: the slice of the pod\'s scope (default machine.slice)' })
     .option('memory', { type: 'string', describe: "with systemd as PID 1, run from a shell: the scope's MemoryMax= (e.g. 512M)" })
     .option('cpu', { type: 'string', describe: "with systemd as PID 1, run from a shell: the scope's CPU quota (500m = half a CPU, 2 = two CPUs)" })
@@ -150,6 +151,7 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
     net: net as 'host' | 'none',
     interactive,
     noOverlay: pod['no-overlay'] === true,
+    journal: (await (await import('../systemd/detect.js')).systemdContext()).kind !== 'none',
     pullPolicy: pullPolicy as 'new' | 'update' | 'never',
     stage1: {
       ...(str(pod['stage1-path']) !== undefined ? { path: str(pod['stage1-path']) } : {}),
@@ -196,6 +198,28 @@ export const run: CommandSpec = {
   rawArgs: true,
   flags: documentFlags,
   run: async (_args, ctx) => {
+    const early = parseRunArgs(ctx.rest).pod;
+    if (early['detach'] === true) {
+      // Beyond rkt: systemd runs the prepared pod as rkt-<uuid>.service (`rkt run-prepared`); we return at once.
+      const detach = await import('../stage0/detach.js');
+      await detach.checkDetachPossible();
+      const slice = str(early['slice']);
+      if (slice !== undefined && !/^[A-Za-z0-9:_.\\-]+\.slice$/.test(slice)) throw new UsageError(`bad --slice "${slice}": want a slice unit name such as machine.slice`);
+      const p = await preparePod(ctx, ctx.rest);
+      const pods = await import('../pod/pods.js');
+      const { closePodDir } = await import('../pod/lock.js');
+      try {
+        await pods.toPrepared(p.globals.dir, p.uuid, p.lockFd);
+      } finally {
+        closePodDir(p.lockFd);
+      }
+      if (str(p.pod['memory']) !== undefined || str(p.pod['cpu']) !== undefined) {
+        ctx.io.stderr.write('rkt: --memory and --cpu apply to a pod rkt places in a scope; a detached pod lives in rkt-<uuid>.service: set them there (systemctl set-property), ignoring them\n');
+      }
+      await detach.startDetached(p.uuid, p.globals, slice);
+      ctx.io.stdout.write(`${p.uuid}\n`);
+      return 0;
+    }
     const p = await preparePod(ctx, ctx.rest);
     const pods = await import('../pod/pods.js');
     const { launchPod } = await import('../stage0/run.js');

@@ -64,7 +64,13 @@ export const command: CommandSpec = {
       await sleep(50);
       pod = await getPod(ctx.globals.dir, pod.uuid);
     }
-    ctx.io.stdout.write(format === 'tabbed' ? statusLines(pod).join('\n') + '\n' : renderJson(statusJson(pod), format));
+    // Under systemd, what machined knows about the pod (D-Bus is loaded only there).
+    const { systemdBooted } = await import('../systemd/units.js');
+    const m = (await systemdBooted()) ? await import('../systemd/machined.js') : undefined;
+    const report = m === undefined ? undefined : await m.queryPod(pod.uuid, pod.state);
+    const lines = [...statusLines(pod), ...(m !== undefined && report !== undefined ? m.reportLines(report) : [])];
+    const json = { ...statusJson(pod), ...(m !== undefined && report !== undefined ? m.reportJson(report) : {}) };
+    ctx.io.stdout.write(format === 'tabbed' ? lines.join('\n') + '\n' : renderJson(json, format));
     return 0;
   },
 };

@@ -113,30 +113,51 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
     }
   }
   if (o.markOnly) return report;
-  for (const p of await pods.listPods(dataDir)) {
+  // With systemd as PID 1, what it may still hold of a collected pod (its unit, its machine) goes too; the
+  // D-Bus code is loaded only then, and only once a pod is collected.
+  const { systemdBooted } = await import('../systemd/units.js');
+  const systemd = (await systemdBooted()) ? await import('../systemd/machined.js') : undefined;
+  const bus = systemd?.lazyBus();
+  const cleanSystemd = async (uuid: string) => {
+    if (systemd === undefined || bus === undefined) return;
+    let b;
     try {
-      let dir: string | undefined;
-      if (p.state === 'exited-garbage') {
-        const marked = await fs.readFile(path.join(p.dir, 'gc-marked'), 'utf8').then((s) => Date.parse(s.trim()), (err: unknown) => {
-          if (isErrno(err, 'ENOENT')) return 0;
-          throw err;
-        });
-        if (now - marked >= o.graceMs) dir = p.dir;
-      } else if (p.state === 'aborted-prepare' || p.state === 'garbage') {
-        dir = p.state === 'garbage' ? p.dir : await pods.toGarbage(dataDir, p.uuid);
-      } else if (p.state === 'prepared' && p.created !== undefined && now - p.created.getTime() >= o.expirePreparedMs) {
-        dir = await pods.toGarbage(dataDir, p.uuid);
-      }
-      if (dir === undefined) continue;
-      await removeCgroups(await cgroupDirsFor(p.uuid));
-      await pods.removePodDir(dir);
-      report.removed.push(p.uuid);
-      log(`garbage collecting pod ${p.uuid}`);
+      b = await bus.get();
     } catch (err) {
-      if (!(err instanceof RktError)) throw err;
-      report.failed.push(p.uuid);
-      log(`cannot collect pod ${p.uuid}: ${err.message}, ignoring`);
+      log(`cannot clean up the unit and machine of pod ${uuid}: ${describe(err)}, ignoring`);
+      return;
     }
+    await systemd.cleanupPod(b, uuid, log);
+  };
+  try {
+    for (const p of await pods.listPods(dataDir)) {
+      try {
+        let dir: string | undefined;
+        if (p.state === 'exited-garbage') {
+          const marked = await fs.readFile(path.join(p.dir, 'gc-marked'), 'utf8').then((s) => Date.parse(s.trim()), (err: unknown) => {
+            if (isErrno(err, 'ENOENT')) return 0;
+            throw err;
+          });
+          if (now - marked >= o.graceMs) dir = p.dir;
+        } else if (p.state === 'aborted-prepare' || p.state === 'garbage') {
+          dir = p.state === 'garbage' ? p.dir : await pods.toGarbage(dataDir, p.uuid);
+        } else if (p.state === 'prepared' && p.created !== undefined && now - p.created.getTime() >= o.expirePreparedMs) {
+          dir = await pods.toGarbage(dataDir, p.uuid);
+        }
+        if (dir === undefined) continue;
+        await cleanSystemd(p.uuid);
+        await removeCgroups(await cgroupDirsFor(p.uuid));
+        await pods.removePodDir(dir);
+        report.removed.push(p.uuid);
+        log(`garbage collecting pod ${p.uuid}`);
+      } catch (err) {
+        if (!(err instanceof RktError)) throw err;
+        report.failed.push(p.uuid);
+        log(`cannot collect pod ${p.uuid}: ${err.message}, ignoring`);
+      }
+    }
+  } finally {
+    bus?.close();
   }
   return report;
 }

@@ -43,6 +43,8 @@ export interface PodRequest {
   readonly net: 'host' | 'none';
   readonly interactive: boolean;
   readonly noOverlay: boolean;
+  /** Log the apps' output to the pod's journal too (where the host has systemd to read it). */
+  readonly journal?: boolean;
   readonly pullPolicy: PullPolicy;
   readonly stage1: Stage1Choice;
   /** A pod manifest given whole (--pod-manifest): apps and volumes come from it. */
@@ -331,6 +333,7 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
       preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
       postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
       interactive: req.interactive,
+      journal: req.journal === true,
       volumeTargets: a.mounts.map((m) => m.path),
     });
   }

@@ -46,7 +46,10 @@ export function nspawnArgs(s: NspawnSpec): string[] {
     `--machine=${machineName(s.uuid)}`,
     `--uuid=${s.uuid}`,
     `--hostname=${s.hostname}`,
-    s.mode.kind === 'raw' ? '--link-journal=no' : '--link-journal=try-guest',
+    // With a host systemd the pod's journal lives in the host's /var/log/journal/<machine-id>, bound into the
+    // pod (try-host: a guest-side journal would sit in the stage1 overlay, which only the launcher's mount
+    // namespace sees, and would go with the pod).
+    s.mode.kind === 'raw' ? '--link-journal=no' : '--link-journal=try-host',
     s.interactive ? '--console=interactive' : '--console=pipe',
   ];
   if (s.mode.kind === 'raw') args.push('--keep-unit', '--register=no');
