@@ -175,7 +175,7 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
   trace('pod created');
   try {
     const dir = await pods.toPrepare(globals.dir, embryo.uuid, embryo.lockFd);
-    const { options } = await layOutPod(store, globals, dir, embryo.uuid, manifest, req);
+    const { options } = await layOutPod(store, globals, dir, embryo.uuid, manifest, req, (m) => ctx.io.stderr.write(`${m}\n`));
     trace('pod tree laid out');
     const saveTo = str(pod['uuid-file-save']);
     if (saveTo !== undefined) await pods.writeUuidFile(saveTo, embryo.uuid);
