@@ -96,7 +96,7 @@ async function verifier(opts: FetchOptions, imageName: string, signature: string
  * manifest's when the user gave a file or URL.
  */
 async function importVerified(opts: FetchOptions, input: Readable, what: string, trustName: string | undefined,
-  signature: string | undefined, extra: { remote?: RemoteInfo; latest?: boolean; want?: ImageSource }): Promise<ImageRecord> {
+  signature: string | undefined, extra: { remote?: RemoteInfo; latest?: boolean; want?: ImageSource; sourceFile?: string }): Promise<ImageRecord> {
   // For files and URLs the name is known only from the manifest: verify against it after staging.
   const early = trustName !== undefined ? await verifier(opts, trustName, signature, what) : undefined;
   const late: Writable[] = [];
@@ -104,7 +104,7 @@ async function importVerified(opts: FetchOptions, input: Readable, what: string,
   let staged: StagedImage | undefined;
   if (early === undefined && !opts.globals.insecure.has('image')) {
     // Buffering nothing: we stage first and verify by re-reading the staged blob.
-    staged = await opts.store.stage(input, what, late);
+    staged = await opts.store.stage(input, what, late, extra.sourceFile);
     try {
       const v = await verifier(opts, staged.info.manifest.name, signature, what);
       if (v.sink !== undefined) {
@@ -120,7 +120,7 @@ async function importVerified(opts: FetchOptions, input: Readable, what: string,
       throw err;
     }
   } else {
-    staged = await opts.store.stage(input, what, early?.sink !== undefined ? [early.sink] : []);
+    staged = await opts.store.stage(input, what, early?.sink !== undefined ? [early.sink] : [], extra.sourceFile);
     try {
       await early?.done();
     } catch (err) {
@@ -169,7 +169,9 @@ async function importVerified(opts: FetchOptions, input: Readable, what: string,
     await staged.discard();
     throw err;
   }
-  return staged.publish({ ...extra, dependencies });
+  return staged.publish({
+    ...(extra.remote !== undefined ? { remote: extra.remote } : {}), ...(extra.latest !== undefined ? { latest: extra.latest } : {}), dependencies,
+  });
 }
 
 /** Fetch from a local file (signature: the `.asc` file beside it). */
@@ -190,7 +192,7 @@ async function fetchFile(opts: FetchOptions, file: string): Promise<ImageRecord>
     if (isErrno(err, 'ENOENT')) throw new RktError('ENOENT', `${file}: no such file`);
     throw new RktError('EFETCH', `${file}: ${describe(err)}`, { cause: err });
   }
-  return importVerified(opts, createReadStream(file, { highWaterMark: 1 << 20 }), file, undefined, signature, {});
+  return importVerified(opts, createReadStream(file, { highWaterMark: 1 << 20 }), file, undefined, signature, { sourceFile: file });
 }
 
 /** Fetch over http(s), honouring the URL's cache record (max-age, ETag) under pull policy `update`. */

@@ -1,4 +1,4 @@
-import { createWriteStream, promises as fs } from 'node:fs';
+import { constants as fsc, createWriteStream, promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
@@ -78,15 +78,20 @@ export class Store {
    * verifier), the uncompressed tar is hashed, checked and extracted by GNU tar. Nothing is visible until
    * publish(); on any failure the staged files are removed.
    */
-  async stage(input: Readable, what: string, rawSinks: readonly Writable[] = []): Promise<StagedImage> {
+  async stage(input: Readable, what: string, rawSinks: readonly Writable[] = [], sourceFile?: string): Promise<StagedImage> {
     const work = await this.makeWorkDir();
     try {
       const tree = path.join(work, 'tree');
       await fs.mkdir(tree, { mode: 0o755 });
       const blobFile = path.join(work, 'blob');
-      const blob = createWriteStream(blobFile, { flags: 'wx', mode: 0o644 });
+      // When `input` is a local file's content, the blob is that file copied in the kernel (copy_file_range),
+      // beside the stream instead of through it: the decoding pipeline never waits for the blob's writes.
+      const before = sourceFile === undefined ? undefined : await fs.stat(sourceFile);
+      const copied = sourceFile === undefined ? undefined : fs.copyFile(sourceFile, blobFile, fsc.COPYFILE_EXCL);
+      copied?.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      const blob = sourceFile === undefined ? createWriteStream(blobFile, { flags: 'wx', mode: 0o644 }) : undefined;
       const forInspect = new PassThrough({ highWaterMark: 1 << 20 });
-      const tee = fanOut([blob, forInspect, ...rawSinks]);
+      const tee = fanOut([...(blob !== undefined ? [blob] : []), forInspect, ...rawSinks]);
       input.on('error', (err) => tee.destroy(err));
       input.pipe(tee);
       const extraction = startExtraction(tree, what);
@@ -99,7 +104,14 @@ export class Store {
         throw err;
       }
       await extraction.done;
-      await finished(blob);
+      if (blob !== undefined) await finished(blob);
+      if (copied !== undefined && sourceFile !== undefined && before !== undefined) {
+        await copied;
+        const after = await fs.stat(sourceFile);
+        if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) {
+          throw new RktError('ECHANGED', `${what} changed while it was being read`, { hint: 'fetch it again once it is complete' });
+        }
+      }
       // Neither the blob nor the tree is fsynced (GNU tar does not sync what it extracts either, and syncing
       // 200 MB costs more than the whole import): the record, written last and durably, is what makes the
       // image exist. After a power loss, `rkt image verify` finds and re-renders a torn tree, and `rkt image

@@ -258,9 +258,15 @@ if (skipReason !== undefined) {
     await out('mkdir -p /usr/lib/rkt/features && touch /usr/lib/rkt/features/metadata-service && systemctl start rkt-metadata.socket');
     t.is(await out('stat -c %F /run/rkt/metadata-svc.sock'), 'socket');
     t.is(await out('systemctl show -p Listen --value rkt-metadata.socket'), '/run/rkt/metadata-svc.sock (Stream)\n127.0.0.1:18112 (Stream)');
-    await h().exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/18112; sleep 0.5']);
-    await until('rkt-metadata.service has said why it fails', 60_000, async () => (await sh('journalctl -u rkt-metadata.service --no-pager -o cat')).stdout.includes('rkt: unknown command "metadata-service"'));
-    t.regex(await out('journalctl -u rkt-metadata.service --no-pager -o cat'), /Main process exited, code=exited, status=2\//, 'a usage error');
+    // Connect until the socket has started the service (a connection made while the socket is still being
+    // set up may be refused), then wait for its failure to be recorded.
+    await until('rkt-metadata.service has run and failed', 60_000, async () => {
+      await h().exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/18112; sleep 0.5']);
+      return (await sh('journalctl -u rkt-metadata.service --no-pager -o cat')).stdout.includes('status=2/');
+    });
+    const journal = await out('journalctl -u rkt-metadata.service --no-pager -o cat');
+    t.regex(journal, /Main process exited, code=exited, status=2\//, 'a usage error');
+    t.regex(journal, /rkt: unknown command "metadata-service"/, 'it says why');
     await out('systemctl stop rkt-metadata.socket rkt-metadata.service; systemctl reset-failed rkt-metadata.socket rkt-metadata.service; rm /usr/lib/rkt/features/metadata-service');
     t.is((await sh('test -e /run/rkt/metadata-svc.sock')).exitCode, 1, 'RemoveOnStop=yes removed the socket file');
   });
