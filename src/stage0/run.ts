@@ -107,6 +107,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   const args = nspawnArgs({
     uuid: o.uuid, stage1Root: s1root, hostname: o.options.hostname, net: o.options.net,
     interactive: o.options.interactive, debug: o.debug, mode: o.mode, binds,
+    notifyReady: process.env['NOTIFY_SOCKET'] !== undefined,
   });
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
     cwd: o.pod,

@@ -23,6 +23,11 @@ export interface NspawnSpec {
   readonly interactive: boolean;
   readonly debug: boolean;
   readonly mode: LaunchMode;
+  /**
+   * rkt was started with a NOTIFY_SOCKET (a `Type=notify` unit): nspawn passes READY=1 on only once the pod's
+   * systemd has started every app, instead of as soon as the container exists.
+   */
+  readonly notifyReady?: boolean;
   /** Host directories bound into the stage1 tree (status dir, volumes). */
   readonly binds: readonly { readonly source: string; readonly target: string; readonly readOnly: boolean }[];
 }
@@ -59,6 +64,7 @@ export function nspawnArgs(s: NspawnSpec): string[] {
     for (const p of s.mode.properties) args.push(`--property=${p}`);
   }
   if (s.net === 'none') args.push('--private-network');
+  if (s.notifyReady === true) args.push('--notify-ready=yes');
   for (const b of s.binds) args.push(bindArg(b));
   args.push('--', s.debug ? '--log-target=console' : '--log-target=null', '--show-status=no');
   if (s.debug) args.push('--log-level=info');

@@ -63,6 +63,27 @@ if (skipReason !== undefined) {
     t.deepEqual(await podsRunningUnder(uuid), [], 'the machine is gone');
   });
 
+  test.serial('a Type=notify unit (NotifyAccess=all) is ready only once the pod\'s apps have started', async (t) => {
+    // The app's pre-start handler takes 3 s: a READY=1 sent when the container merely exists would let
+    // systemd-run return long before that.
+    const id = (await sh(`${RKT} image list --no-legend --full | awk '/busybox/ {print $1}'`)).stdout.trim();
+    const manifest = {
+      acKind: 'PodManifest', acVersion: '0.8.11',
+      apps: [{ name: 'slow', image: { id, name: 'example.com/busybox' }, app: {
+        exec: ['/bin/sleep', '60'], user: '0', group: '0', eventHandlers: [{ name: 'pre-start', exec: ['/bin/sleep', '3'] }],
+      } }],
+    };
+    await sh(`cat > /var/tmp/notify-pod.json <<'EOF'\n${JSON.stringify(manifest)}\nEOF`);
+    const t0 = Date.now();
+    const start = await sh(`systemd-run --unit=rkt-n1 -p Type=notify -p NotifyAccess=all -p KillMode=mixed ${RKT} run --pod-manifest=/var/tmp/notify-pod.json`);
+    const took = Date.now() - t0;
+    t.is(start.exitCode, 0, start.stderr);
+    t.true(took >= 3000, `systemd-run returned after ${took} ms, before the app's 3 s pre-start handler had finished`);
+    t.is((await sh('systemctl show rkt-n1 -p ActiveState --value')).stdout.trim(), 'active');
+    t.regex((await sh('systemctl show rkt-n1 -p StatusText --value')).stdout, /Startup finished|Container running/, 'nspawn passed the pod\'s status on');
+    t.is((await sh('systemctl stop rkt-n1')).exitCode, 0);
+  });
+
   test.serial('rkt run from a shell: machined makes the pod a scope in machine.slice, with --memory', async (t) => {
     const run = sh(`systemd-run --scope --quiet ${RKT} run --memory=300M example.com/busybox --exec /bin/sh -- -c 'sleep 3; exit 5'`);
     let machine = '';

@@ -100,6 +100,14 @@ test('nspawn arguments under systemd: in the caller\'s unit, or a scope in a sli
   t.true(scope.includes('--register=yes') && scope.includes('--slice=machine.slice') && scope.includes('--property=MemoryMax=100M'));
 });
 
+test('under a Type=notify unit nspawn waits for the pod\'s systemd before passing READY=1 on', (t) => {
+  const base = { uuid: 'u', stage1Root: '/r', hostname: 'h', net: 'host' as const, interactive: false, debug: false, binds: [], mode: { kind: 'in-unit' as const } };
+  t.true(nspawnArgs({ ...base, notifyReady: true }).includes('--notify-ready=yes'));
+  t.false(nspawnArgs(base).some((a) => a.startsWith('--notify-ready')));
+  const args = nspawnArgs({ ...base, notifyReady: true });
+  t.true(args.indexOf('--notify-ready=yes') < args.indexOf('--'), 'an nspawn option, not an argument of the pod\'s systemd');
+});
+
 test('the launcher relays the pod FIFOs to stdout and stderr', (t) => {
   const text = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', ioDir: '/p/io' });
   t.regex(text, /^mkfifo -m 0600 '\/p\/io\/stdout' '\/p\/io\/stderr'$/m);
