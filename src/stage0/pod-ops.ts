@@ -22,7 +22,9 @@ function runProgram(cmd: string, args: readonly string[], opts: { cwd: string; e
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: opts.stdio === 'inherit' ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
+    child.on('error', (err) => reject(new RktError('ESTAGE1', `cannot run the stage1 entrypoint ${cmd}: ${isErrno(err, 'ENOENT') ? 'no such file' : describe(err)}`, {
+      cause: err, hint: 'the pod\'s stage1 tree in the store is damaged: "rkt image verify" repairs it',
+    })));
     child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stderr }));
   });
 }
@@ -44,7 +46,13 @@ export async function readPodManifest(pod: PodInfo): Promise<PodManifest> {
 export async function stopPod(store: Store, dataDir: string, pod: PodInfo, force: boolean, timeoutMs = 30_000): Promise<boolean> {
   if (pod.state !== 'running') return false;
   if (pod.pid === undefined) throw new RktError('ESTOP', `pod ${pod.uuid} is starting (no pid recorded yet)`, { hint: 'try again in a moment' });
-  const r = await runProgram(await entrypoint(store, pod, 'stage1Stop'), [String(pod.pid), ...(force ? ['--force'] : [])], { cwd: pod.dir, stdio: 'pipe' });
+  // A pod registered with machined is stopped through it (the same signal, to the leader machined knows);
+  // otherwise, or if machined cannot be asked, the stage1's stop entrypoint signals the pod's PID 1.
+  const { systemdBooted } = await import('../systemd/units.js');
+  const viaMachined = (await systemdBooted())
+    && await (await import('../systemd/machined.js')).signalPodMachine(pod.uuid, pod.pid, force).catch(() => false);
+  const r = viaMachined ? { code: 0, stderr: '' }
+    : await runProgram(await entrypoint(store, pod, 'stage1Stop'), [String(pod.pid), ...(force ? ['--force'] : [])], { cwd: pod.dir, stdio: 'pipe' });
   if (r.code !== 0) {
     const now = await pods.getPod(dataDir, pod.uuid);
     if (now.state !== 'running') return true;

@@ -141,6 +141,8 @@ export interface SystemBus {
   listMachines(): Promise<MachineListEntry[]>;
   /** False if there was no such machine. */
   terminateMachine(name: string): Promise<boolean>;
+  /** Send `signal` to the machine's leader (`who` = `leader`) or all its processes. False if there was no such machine. */
+  killMachine(name: string, who: 'leader' | 'all', signal: number): Promise<boolean>;
   /** Undefined when systemd has no such unit loaded. */
   unitProperties(unit: string): Promise<UnitProperties | undefined>;
   /** False if there was no such unit. */
@@ -233,6 +235,15 @@ export async function connectSystemBus(): Promise<SystemBus> {
       } catch (err) {
         if (missing(err, 'org.freedesktop.machine1.NoSuchMachine')) return false;
         return fail(`machined TerminateMachine ${name}`, err);
+      }
+    },
+    async killMachine(name, who, signal) {
+      try {
+        await call(MACHINED, MACHINED.iface, 'KillMachine', 'ssi', [name, who, signal]);
+        return true;
+      } catch (err) {
+        if (missing(err, 'org.freedesktop.machine1.NoSuchMachine')) return false;
+        return fail(`machined KillMachine ${name}`, err);
       }
     },
     async unitProperties(unit) {

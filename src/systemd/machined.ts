@@ -102,6 +102,26 @@ export async function queryPod(uuid: string, state: string): Promise<PodSystemdR
   }
 }
 
+/** systemd's "power off" request (SIGRTMIN+4 with glibc's SIGRTMIN, 34, which systemd uses). */
+export const SIGNAL_POWEROFF = 34 + 4;
+
+/**
+ * Stop a pod through machined, if machined knows it and its leader is the pod's PID 1 we recorded: graceful
+ * is the poweroff request to the leader (the pod's systemd stops the apps in order), `force` SIGKILL to the
+ * leader (the kernel then kills the whole PID namespace). Not TerminateMachine: that stops the machine's
+ * unit, which for a pod run by a service is the caller's own service, rkt run included (and with
+ * KillMode=mixed it would turn a forced stop into a graceful one). False when machined does not know the pod
+ * (then the stage1 stop entrypoint signals it).
+ */
+export async function signalPodMachine(uuid: string, leader: number | undefined, force: boolean): Promise<boolean> {
+  return withBus(async (bus) => {
+    const name = podMachineName(uuid);
+    const m = await bus.getMachine(name);
+    if (m === undefined || (leader !== undefined && m.leader !== leader)) return false;
+    return bus.killMachine(name, 'leader', force ? 9 : SIGNAL_POWEROFF);
+  });
+}
+
 /** The rkt machines machined knows, by pod UUID, with their units. */
 export async function rktMachines(): Promise<Map<string, MachineInfo>> {
   return withBus(async (bus) => {

@@ -107,6 +107,26 @@ if (skipReason !== undefined) {
     t.false((await machines()).includes(`rkt-${uuid}`), 'the machine is gone');
   });
 
+  test.serial('rkt stop of a pod machined knows goes through machined, gracefully and with --force', async (t) => {
+    for (const force of [false, true]) {
+      const run = await sh(`${RKT} run --detach example.com/busybox --exec /bin/sh -- -c 'sleep 300'`);
+      t.is(run.exitCode, 0, run.stderr);
+      const uuid = run.stdout.trim();
+      const ready = await sh(`${RKT} status --wait-ready=30s ${uuid}`);
+      t.is(ready.exitCode, 0, `${ready.stdout}${ready.stderr}`);
+      // Take the stage1's own stop entrypoint away: only machined can stop the pod now.
+      const options = `${DIR}/pods/run/${uuid}/options.json`;
+      t.is((await sh(`sed -i 's|"stage1Stop": *"[^"]*"|"stage1Stop": "rkt/no-such-stop"|' ${options} && grep -c no-such-stop ${options}`)).stdout.trim(), '1');
+      const stop = await sh(`${RKT} stop ${force ? '--force ' : ''}${uuid}`);
+      t.is(stop.exitCode, 0, stop.stderr);
+      t.is(stop.stdout.trim(), uuid);
+      const done = await sh(`${RKT} status --wait=30s ${uuid}`);
+      t.regex(done.stdout, /^state=exited$/m);
+      if (!force) t.regex(done.stdout, /^app-busybox=143$/m, 'graceful: the app was stopped in order and its status recorded');
+      await until('the machine is gone', 15_000, async () => !(await machines()).includes(`rkt-${uuid}`));
+    }
+  });
+
   test.serial('a pod whose nspawn was SIGKILLed: rkt gc leaves no unit and no machine', async (t) => {
     const run = await sh(`${RKT} run --detach example.com/busybox --exec /bin/sh -- -c 'sleep 300'`);
     t.is(run.exitCode, 0, run.stderr);

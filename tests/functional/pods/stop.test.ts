@@ -1,5 +1,5 @@
 // rkt stop: graceful (the app gets SIGTERM, post-stop handlers run, rkt run returns) and --force (SIGKILL).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { podEnv, podTest, sharedImage, sleep, statusMap, title, waitRunning, type PodEnv } from '../../lib/pods.js';
 
@@ -95,4 +95,19 @@ podTest(title('stop of an exited pod prints "already stopped" on stderr and exit
   const unknown = await env.r(['stop', 'ffffffff-ffff-4fff-bfff-ffffffffffff']);
   t.is(unknown.exitCode, 1);
   t.regex(unknown.stderr, /^rkt: no pod "ffffffff-ffff-4fff-bfff-ffffffffffff"/);
+});
+
+podTest(title('stop: a pod whose stage1 stop entrypoint cannot be run gets a clear error (exit 1), not a stack trace'), async (t) => {
+  const env = await podEnv(t);
+  const { uuid, bg } = await startLong(env);
+  const options = path.join(env.data, 'pods', 'run', uuid, 'options.json');
+  const saved = readFileSync(options, 'utf8');
+  writeFileSync(options, saved.replace(/"stage1Stop": *"[^"]*"/, '"stage1Stop": "rkt/no-such-stop"'));
+  const stop = await env.r(['stop', uuid]);
+  t.is(stop.exitCode, 1);
+  t.regex(stop.stderr, /^rkt: cannot run the stage1 entrypoint \S+\/rkt\/no-such-stop: .*no such file/im);
+  t.notRegex(stop.stderr, /internal error|\n\s+at /);
+  writeFileSync(options, saved);
+  t.is((await env.r(['stop', '--force', uuid])).exitCode, 0);
+  await bg.exit;
 });

@@ -40,6 +40,7 @@ function fakeBus(units: Record<string, UnitProperties>, machines: Set<string>, f
     getMachine: async () => undefined,
     listMachines: async () => [],
     terminateMachine: async (n) => { calls.push(`terminate ${n}`); return machines.delete(n); },
+    killMachine: async (n, who, sig) => { calls.push(`kill ${n} ${who} ${sig}`); return machines.has(n); },
     unitProperties: async (u) => units[u],
     stopUnit: async (u) => {
       calls.push(`stop ${u}`);
