@@ -85,6 +85,11 @@ export function openPodDir(dir: string): number {
 /** Descriptors through which this process holds an exclusive pod lock (forgotten in closePodDir). */
 const exclusivelyHeld = new Set<number>();
 
+/** Whether this process holds the exclusive lock through `fd` (taken by `tryLockFd`, not yet closed). */
+export function holdsLock(fd: number): boolean {
+  return exclusivelyHeld.has(fd);
+}
+
 /** Close a descriptor from `openPodDir`. The lock is released once no child holds a copy either. */
 export function closePodDir(fd: number): void {
   exclusivelyHeld.delete(fd);

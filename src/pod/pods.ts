@@ -25,7 +25,7 @@ import {
   type PodState,
   type TimestampName,
 } from './layout.js';
-import { closePodDir, isLockedStat, openPodDir, tryLockFd } from './lock.js';
+import { closePodDir, holdsLock, isLockedStat, openPodDir, tryLockFd } from './lock.js';
 import { isPodUuid, newPodUuid } from './uuid.js';
 
 const fstat = promisify(fstatCb);
@@ -158,13 +158,13 @@ interface Located {
  * two stats of the directory: pods only move forward and are never locked again once in `run/`, so if the pod
  * was in `dirState` before and after the test, the lock it saw is the lock of a pod in `dirState`.
  */
-async function stateIn(dataDir: string, dirState: PodDirState, uuid: string): Promise<Located | undefined> {
+async function stateIn(dataDir: string, dirState: PodDirState, uuid: string, lockedByUs = false): Promise<Located | undefined> {
   const dir = podDir(dataDir, dirState, uuid);
   const st = await statDir(dir);
   if (st === undefined) return undefined;
   let locked: boolean;
   try {
-    locked = await isLockedStat(dir, st);
+    locked = lockedByUs || await isLockedStat(dir, st);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot check the lock of pod ${uuid}: ${describe(err)}`, { cause: err });
@@ -178,9 +178,9 @@ async function stateIn(dataDir: string, dirState: PodDirState, uuid: string): Pr
  * Where pod `uuid` is now, looking in lifecycle order (`from` on): a pod that moves while we look is found in
  * a later directory, never missed. Undefined if it is in none (removed).
  */
-async function locate(dataDir: string, uuid: string, from = 0): Promise<Located | undefined> {
+async function locate(dataDir: string, uuid: string, from = 0, lockedByUs = false): Promise<Located | undefined> {
   for (const dirState of POD_DIRS.slice(from)) {
-    const found = await stateIn(dataDir, dirState, uuid);
+    const found = await stateIn(dataDir, dirState, uuid, lockedByUs);
     if (found !== undefined) return found;
   }
   return undefined;
@@ -362,7 +362,9 @@ async function transition(
   to: PodDirState,
   lockFd: number | undefined,
 ): Promise<string> {
-  const loc = await locate(dataDir, uuid);
+  // Holding the pod's lock already (run, prepare), we know it is locked: no need to read /proc/locks, whose
+  // first read in a process can take tens of milliseconds (the kernel waits for an RCU grace period).
+  const loc = await locate(dataDir, uuid, 0, lockFd !== undefined && holdsLock(lockFd));
   if (loc === undefined) throw new RktError('ENOPOD', `no pod "${uuid}"`, { hint: 'see "rkt list"' });
   if (!wanted.includes(loc.state)) throw wrongState(uuid, loc.state, wanted);
 
