@@ -87,7 +87,7 @@ async function launchMode(pod: RunArgs['pod'], note?: (m: string) => void): Prom
   const slice = str(pod['slice']);
   if (slice !== undefined && !/^[A-Za-z0-9:_.\\-]+\.slice$/.test(slice)) throw new UsageError(`bad --slice "${slice}": want a slice unit name such as machine.slice`);
   const scoped = properties.length > 1 || slice !== undefined;
-  const { systemdContext } = await import('../systemd/detect.js');
+  const { systemdContext } = await import('../stage0/run-path.js');
   const ctx = await systemdContext();
   if (ctx.kind !== 'shell' && scoped) {
     note?.(`rkt: --slice, --memory and --cpu apply to a pod rkt places in a scope (systemd as PID 1, rkt run from a shell); ${ctx.kind === 'none' ? 'systemd is not PID 1 here' : `here the pod lives in ${ctx.unit}: set them on that unit`}, ignoring them`);
@@ -101,8 +101,7 @@ async function launchMode(pod: RunArgs['pod'], note?: (m: string) => void): Prom
 async function preparePod(ctx: CommandContext, words: readonly string[]) {
   const parsed = parseRunArgs(words);
   const globals = mergeGlobals(ctx.globals, parsed.pod);
-  const { parseAssignment, parseEnvFile } = await import('../stage0/app-setup.js');
-  const { parseVolume, parseMount } = await import('../stage0/volumes.js');
+  const { parseAssignment, parseEnvFile, parseVolume, parseMount } = await import('../stage0/run-path.js');
   const pod = parsed.pod;
   const net = str(pod['net']) ?? 'host';
   if (net !== 'host' && net !== 'none') throw new UsageError(`bad --net "${net}": want host or none (pod networks are not built yet)`);
@@ -151,7 +150,7 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
     net: net as 'host' | 'none',
     interactive,
     noOverlay: pod['no-overlay'] === true,
-    journal: (await (await import('../systemd/detect.js')).systemdContext()).kind !== 'none',
+    journal: (await (await import('../stage0/run-path.js')).systemdContext()).kind !== 'none',
     pullPolicy: pullPolicy as 'new' | 'update' | 'never',
     stage1: {
       ...(str(pod['stage1-path']) !== undefined ? { path: str(pod['stage1-path']) } : {}),
@@ -162,12 +161,9 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
     },
     ...(podManifest !== undefined ? { podManifest } : {}),
   };
-  const { Store } = await import('../store/store.js');
-  const { buildPodManifest, layOutPod } = await import('../stage0/prepare.js');
-  const pods = await import('../pod/pods.js');
+  const { Store, buildPodManifest, layOutPod, pods, trace } = await import('../stage0/run-path.js');
   const store = new Store(globals.dir);
   const note = (m: string) => { if (globals.debug || ctx.io.stderr.isTTY === true) ctx.io.stderr.write(`${m}\n`); };
-  const { trace } = await import('../common/trace.js');
   trace('modules loaded');
   const manifest = await buildPodManifest(store, globals, req, note);
   trace('images resolved, pod manifest built');
@@ -182,7 +178,7 @@ async function preparePod(ctx: CommandContext, words: readonly string[]) {
     return { globals, store, manifest, options, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, quiet: pod['quiet'] === true, pod };
   } catch (err) {
     // The pod stays in prepare/ unlocked once we close: gc collects an aborted prepare.
-    const { closePodDir } = await import('../pod/lock.js');
+    const { closePodDir } = await import('../stage0/run-path.js');
     closePodDir(embryo.lockFd);
     throw err;
   }
@@ -206,8 +202,7 @@ export const run: CommandSpec = {
       const slice = str(early['slice']);
       if (slice !== undefined && !/^[A-Za-z0-9:_.\\-]+\.slice$/.test(slice)) throw new UsageError(`bad --slice "${slice}": want a slice unit name such as machine.slice`);
       const p = await preparePod(ctx, ctx.rest);
-      const pods = await import('../pod/pods.js');
-      const { closePodDir } = await import('../pod/lock.js');
+      const { pods, closePodDir } = await import('../stage0/run-path.js');
       try {
         await pods.toPrepared(p.globals.dir, p.uuid, p.lockFd);
       } finally {
@@ -221,8 +216,7 @@ export const run: CommandSpec = {
       return 0;
     }
     const p = await preparePod(ctx, ctx.rest);
-    const pods = await import('../pod/pods.js');
-    const { launchPod } = await import('../stage0/run.js');
+    const { pods, launchPod } = await import('../stage0/run-path.js');
     const mode = await launchMode(p.pod, (m) => ctx.io.stderr.write(`${m}\n`));
     const dir = await pods.toRun(p.globals.dir, p.uuid, p.lockFd);
     return launchPod({
@@ -247,8 +241,7 @@ export const prepare: CommandSpec = {
   flags: (y) => documentFlags(y).option('quiet', { type: 'boolean', describe: 'print only the UUID' }),
   run: async (_args, ctx) => {
     const p = await preparePod(ctx, ctx.rest);
-    const pods = await import('../pod/pods.js');
-    const { closePodDir } = await import('../pod/lock.js');
+    const { pods, closePodDir } = await import('../stage0/run-path.js');
     await pods.toPrepared(p.globals.dir, p.uuid, p.lockFd);
     closePodDir(p.lockFd);
     ctx.io.stdout.write(`${p.uuid}\n`);

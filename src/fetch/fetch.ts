@@ -3,7 +3,6 @@ import { createReadStream, createWriteStream, openSync, promises as fs, rmSync }
 import type { FileHandle } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, isErrno, RktError } from '../common/errors.js';
@@ -14,7 +13,8 @@ import { defaultOsArch } from '../image/labels.js';
 import type { Store, StagedImage } from '../store/store.js';
 import type { ImageRecord, RemoteInfo } from '../store/records.js';
 import { readRemote, writeRemote } from '../store/records.js';
-import { findImages, looksLikeImageId, resolveImage } from '../store/resolve.js';
+import { findImages, resolveImage } from '../store/resolve.js';
+import { classifySource, type ImageSource } from './source.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
 
@@ -51,31 +51,7 @@ export const PROGRESS_INTERVAL_MS = 1000;
 /** How often a signature answered with HTTP 202 (not ready yet) is asked for, at most. */
 const SIGNATURE_ATTEMPTS = 5;
 
-/** How a user's word names an image. */
-export type ImageSource =
-  | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'url'; readonly url: string }
-  | { readonly kind: 'id'; readonly id: string }
-  | { readonly kind: 'name'; readonly name: string; readonly labels: ReadonlyMap<string, string> };
-
-/**
- * Classify an image argument as rkt does: `file://` or a path (absolute, `./`, or an existing file) is a file;
- * `http(s)://` a URL; `sha512-…` an Image ID; anything else an image name with optional labels.
- */
-export async function classifySource(arg: string): Promise<ImageSource> {
-  if (arg.startsWith('file://')) return { kind: 'file', path: fileURLToPath(arg) };
-  if (/^https?:\/\//.test(arg)) return { kind: 'url', url: arg };
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) throw new RktError('EFETCH', `unsupported image source "${arg}": want a file, http(s) URL, Image ID or image name`);
-  if (looksLikeImageId(arg)) return { kind: 'id', id: arg };
-  if (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../') || arg.endsWith('.aci')) return { kind: 'file', path: arg };
-  try {
-    if ((await fs.stat(arg)).isFile()) return { kind: 'file', path: arg };
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
-  }
-  const ref = parseImageReference(arg);
-  return { kind: 'name', name: ref.name, labels: ref.labels };
-}
+export { classifySource, type ImageSource } from './source.js';
 
 /** Signature checking for one image: loaded only when needed (openpgp is heavy to load). */
 async function verifier(opts: FetchOptions, imageName: string, signature: string | undefined, what: string): Promise<{ sink?: Writable; done: () => Promise<void> }> {

@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
+import { fromStore } from '../fetch/source.js';
 import type { GlobalOptions } from '../common/options.js';
 import { isAcName } from '../image/names.js';
 import type { App, ImageManifest } from '../image/manifest.js';
@@ -125,7 +126,6 @@ async function readManifestOf(store: Store, rec: ImageRecord): Promise<ImageMani
 
 /** Fetch the images and build the pod manifest (fully resolved: images by ID, every mount point satisfied). */
 export async function buildPodManifest(store: Store, globals: GlobalOptions, req: PodRequest, note?: (m: string) => void): Promise<PodManifest> {
-  const { fetchImage } = await import('../fetch/fetch.js');
   if (req.podManifest !== undefined) {
     for (const a of req.podManifest.apps) {
       const rec = await store.get(a.image.id);
@@ -137,7 +137,9 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
   const inherited = req.inheritEnv ? process.env : undefined;
   const apps: RuntimeApp[] = [];
   for (const a of req.apps) {
-    const rec = await fetchImage({ store, globals, pullPolicy: req.pullPolicy, ...(note !== undefined ? { note } : {}) }, a.image);
+    // An image the store has (by ID, or by name unless --pull-policy=update) needs none of the fetch code.
+    const rec = await fromStore(store.layout, a.image, req.pullPolicy)
+      ?? await (await import('../fetch/fetch.js')).fetchImage({ store, globals, pullPolicy: req.pullPolicy, ...(note !== undefined ? { note } : {}) }, a.image);
     await touchRecord(store.layout, rec);
     const image = await readManifestOf(store, rec);
     const name = a.name ?? defaultAppName(image.name);

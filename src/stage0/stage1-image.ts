@@ -102,8 +102,7 @@ async function configuredStage1(globals: GlobalOptions): Promise<string | undefi
  * Import a stage1 file once: the store remembers which Image ID a path had at a given size and mtime, so
  * every `rkt run` does not re-read the whole image.
  */
-async function importStage1File(store: Store, globals: GlobalOptions, file: string,
-  fetchImage: typeof import('../fetch/fetch.js').fetchImage): Promise<ImageRecord> {
+async function importStage1File(store: Store, globals: GlobalOptions, file: string): Promise<ImageRecord> {
   const { readRemote, writeRemote } = await import('../store/records.js');
   const abs = path.resolve(file);
   const st = await fs.stat(abs);
@@ -114,6 +113,7 @@ async function importStage1File(store: Store, globals: GlobalOptions, file: stri
     const rec = await store.get(cached.imageId);
     if (rec !== undefined) return rec;
   }
+  const { fetchImage } = await import('../fetch/fetch.js');
   const rec = await fetchImage({ store, globals, pullPolicy: 'update' }, abs);
   await writeRemote(store.layout, { url: key, imageId: rec.id, etag: stamp, downloadTime: new Date().toISOString() });
   return rec;
@@ -127,7 +127,8 @@ async function importStage1File(store: Store, globals: GlobalOptions, file: stri
 export async function resolveStage1(store: Store, globals: GlobalOptions, choice: Stage1Choice): Promise<Stage1> {
   const given = Object.entries(choice).filter(([, v]) => v !== undefined);
   if (given.length > 1) throw new RktError('EUSAGE', `give at most one of ${given.map(([k]) => `--stage1-${k === 'fromDir' ? 'from-dir' : k}`).join(', ')}`, { exitCode: 2 });
-  const { fetchImage } = await import('../fetch/fetch.js');
+  // The fetch code is loaded only when an image has to be fetched: the default stage1 is in the store already.
+  const fetchImage: typeof import('../fetch/fetch.js').fetchImage = async (...a) => (await import('../fetch/fetch.js')).fetchImage(...a);
   const local = { ...globals, insecure: new Set([...globals.insecure, 'image' as const]) };
   let record: ImageRecord;
   let what: string;
@@ -152,7 +153,7 @@ export async function resolveStage1(store: Store, globals: GlobalOptions, choice
         hint: choice.path === undefined ? 'build it with stage1-image/build (hack/setup does), or pass --stage1-path' : 'check the path',
       });
     }
-    record = await importStage1File(store, local, file, fetchImage);
+    record = await importStage1File(store, local, file);
   }
   const manifest = parseImageManifest(await fs.readFile(path.join(store.layout.tree(record.id), 'manifest')));
   return { record, manifest, ...stage1Contract(manifest, what) };
