@@ -111,7 +111,14 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   });
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
     cwd: o.pod,
-    stdio: [o.stdin, 'inherit', 'inherit', o.lockFd],
+    // fd 4, a pipe every process of the launch inherits (nspawn, the output relays): its end of file means
+    // that all of them are gone, so everything the pod wrote has reached our stdout and stderr.
+    stdio: [o.stdin, 'inherit', 'inherit', o.lockFd, 'pipe'],
+  });
+  const relaysDone = new Promise<void>((resolve) => {
+    const p = child.stdio[4] as import('node:stream').Readable | null | undefined;
+    if (p === null || p === undefined) { resolve(); return; }
+    p.on('close', () => resolve()).on('error', () => resolve()).resume();
   });
   closePodDir(o.lockFd);
   trace('stage1 launched');
@@ -132,7 +139,9 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     }).catch(() => undefined);
   }
   try {
-    return await exit;
+    const code = await exit;
+    await relaysDone;
+    return code;
   } finally {
     trace('pod exited');
     await writeTimestamp(o.pod, layout.EXITED_FILE, new Date()).catch(() => undefined);

@@ -115,8 +115,6 @@ export interface LauncherSpec {
  */
 export function renderLauncher(s: LauncherSpec): string {
   const lines = ['#!/bin/sh', '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.', 'set -e'];
-  // The cgroup directories exist already (stage0 makes them): joining them is a shell builtin, no process.
-  for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)}`);
   if (s.ioDir !== undefined) {
     const out = shQuote(`${s.ioDir}/stdout`);
     const err = shQuote(`${s.ioDir}/stderr`);
@@ -128,6 +126,10 @@ export function renderLauncher(s: LauncherSpec): string {
     lines.push(`exec 5<>${out} 6<>${err}`);
     lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
   }
+  // Joined after the relays started: they are rkt's, not the pod's, so the pod's cgroups are empty (and
+  // removable) as soon as nspawn exits. The directories exist already (stage0 makes them): joining them is a
+  // shell builtin, no process.
+  for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)}`);
   if (s.privateNspawnRun === true) lines.push('mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn');
   for (const o of s.overlays) {
     const opts = `lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;

@@ -103,6 +103,8 @@ podTest(title('stop: a pod whose stage1 stop entrypoint cannot be run gets a cle
   const options = path.join(env.data, 'pods', 'run', uuid, 'options.json');
   const saved = readFileSync(options, 'utf8');
   writeFileSync(options, saved.replace(/"stage1Stop": *"[^"]*"/, '"stage1Stop": "rkt/no-such-stop"'));
+  // Put it back whatever happens: the teardown stops leftover pods with rkt stop --force.
+  t.teardown(() => writeFileSync(options, saved));
   const stop = await env.r(['stop', uuid]);
   t.is(stop.exitCode, 1);
   t.regex(stop.stderr, /^rkt: cannot run the stage1 entrypoint \S+\/rkt\/no-such-stop: .*no such file/im);
