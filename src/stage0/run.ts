@@ -33,6 +33,9 @@ export interface LaunchOptions {
   readonly onStopRequest?: (stop: () => void) => void;
 }
 
+/** How long, after nspawn has exited, rkt run waits for the output relays to finish copying. */
+const RELAY_WAIT_MS = 1000;
+
 /** Read a pod's run options (written at prepare time). */
 export async function readPodOptions(pod: string): Promise<PodOptions> {
   try {
@@ -115,10 +118,10 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     // that all of them are gone, so everything the pod wrote has reached our stdout and stderr.
     stdio: [o.stdin, 'inherit', 'inherit', o.lockFd, 'pipe'],
   });
+  const relayPipe = child.stdio[4] as import('node:stream').Readable | null | undefined;
   const relaysDone = new Promise<void>((resolve) => {
-    const p = child.stdio[4] as import('node:stream').Readable | null | undefined;
-    if (p === null || p === undefined) { resolve(); return; }
-    p.on('close', () => resolve()).on('error', () => resolve()).resume();
+    if (relayPipe === null || relayPipe === undefined) { resolve(); return; }
+    relayPipe.on('close', () => resolve()).on('error', () => resolve()).resume();
   });
   closePodDir(o.lockFd);
   trace('stage1 launched');
@@ -140,7 +143,13 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   }
   try {
     const code = await exit;
-    await relaysDone;
+    // Normally the relays end within milliseconds of nspawn (every writer died with the pod's PID namespace).
+    // If nspawn itself was killed, the pod's orphaned processes keep them alive: do not wait for those (the
+    // relays still hold our stdout and stderr, nothing they copy is lost).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([relaysDone, new Promise<void>((r) => { timer = setTimeout(r, RELAY_WAIT_MS); })]);
+    clearTimeout(timer);
+    relayPipe?.destroy(); // an open pipe would keep this process alive
     return code;
   } finally {
     trace('pod exited');

@@ -121,7 +121,9 @@ export function renderLauncher(s: LauncherSpec): string {
     // This process (which becomes nspawn) holds each FIFO open read-write: the relays' opens do not block,
     // and they see end-of-file only once nspawn has exited and every app has closed its end, so nothing the
     // pod wrote is lost and no relay outlives the pod. The relays hold rkt's own stdout/stderr, so the output
-    // keeps flowing even if rkt itself is killed.
+    // keeps flowing even if rkt itself is killed. They also inherit the pod lock (fd 3): should nspawn be
+    // SIGKILLed, the pod's processes that live on still write to the FIFOs, keep the relays up, and so keep the
+    // pod locked, i.e. running, until `rkt stop` (which signals the pod's PID 1) ends them.
     lines.push(`mkfifo -m 0600 ${out} ${err}`);
     lines.push(`exec 5<>${out} 6<>${err}`);
     lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
