@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createGunzip } from 'node:zlib';
 import { PassThrough, type Readable } from 'node:stream';
 import { RktError } from '../common/errors.js';
 
@@ -17,13 +18,23 @@ export function detectCompression(head: Uint8Array): Compression {
 }
 
 /**
- * A stream of the decompressed bytes of `input`, decoded by Debian's own `gzip -dc`, `bzip2 -dc` or `xz -dc`:
- * faster than any JS decoder for bzip2 and xz (shared/notes/dependencies.md), and for gzip a separate process
- * runs on the other core while this one hashes and checks the tar (measured: hack/bench fetch, −10–20 %).
+ * A stream of the decompressed bytes of `input`. gzip is decoded by Node's zlib, on a libuv worker thread (the
+ * other core) while this thread hashes and checks the tar: Node's zlib inflates about twice as fast as GNU
+ * `gzip -dc` (measured: 210 MB in 0.6 s against 1.1 s; hack/bench fetch). bzip2 and xz are decoded by Debian's
+ * own `bzip2 -dc` and `xz -dc`, faster than any JS decoder (shared/notes/dependencies.md), in their own process.
  * A decoder failure is emitted as an RktError on the returned stream; `what` names the image in messages.
  */
 export function decompress(input: Readable, kind: Compression, what: string): Readable {
   if (kind === 'none') return input;
+  if (kind === 'gzip') {
+    const z = createGunzip({ chunkSize: 1 << 20 });
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    input.on('error', (err) => out.destroy(err));
+    z.on('error', (err) => out.destroy(new RktError('EDECOMPRESS', `${what}: bad gzip data: ${err.message}`, { cause: err })));
+    out.on('close', () => { if (!z.destroyed) z.destroy(); });
+    input.pipe(z).pipe(out);
+    return out;
+  }
   const tool = kind;
   const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const out = new PassThrough();

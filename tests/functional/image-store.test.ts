@@ -168,8 +168,10 @@ t0(title('a fetch killed with SIGKILL leaves no visible image; gc cleans up; a r
   const { dir, data, r } = setup(t);
   const aci = buildImage(dir, 'example.com/big', (root) => writeFileSync(path.join(root, 'blob'), Buffer.alloc(200 << 20, 1)), { compression: 'gzip' });
   const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'fetch', aci], { stdio: 'ignore' });
-  for (let i = 0; i < 200 && !existsSync(path.join(data, 'cas/tmp')); i++) await new Promise((res) => setTimeout(res, 10));
-  await new Promise((res) => setTimeout(res, 150));
+  // Kill it as soon as it is staging (a work directory in cas/tmp): the import itself takes a few hundred ms.
+  const staging = () => existsSync(path.join(data, 'cas/tmp')) && readdirSync(path.join(data, 'cas/tmp')).length > 0;
+  for (let i = 0; i < 1000 && !staging(); i++) await new Promise((res) => setTimeout(res, 2));
+  await new Promise((res) => setTimeout(res, 20));
   child.kill('SIGKILL');
   await new Promise((res) => child.on('close', res));
   t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
