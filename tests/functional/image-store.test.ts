@@ -167,13 +167,22 @@ t0(title('two fetches of the same image at once end with one good image'), async
 t0(title('a fetch killed with SIGKILL leaves no visible image; gc cleans up; a retry succeeds'), async (t) => {
   const { dir, data, r } = setup(t);
   const aci = buildImage(dir, 'example.com/big', (root) => writeFileSync(path.join(root, 'blob'), Buffer.alloc(200 << 20, 1)), { compression: 'gzip' });
-  const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'fetch', aci], { stdio: 'ignore' });
-  // Kill it as soon as it is staging (a work directory in cas/tmp): the import itself takes a few hundred ms.
+  // rkt (and the tar it feeds) run in slices of a few milliseconds and are looked at while stopped: the
+  // SIGKILL lands once the import is staging (a work directory in cas/tmp), however loaded the machine is.
+  const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'fetch', aci], { stdio: 'ignore', detached: true });
+  const group = -(child.pid ?? 0);
+  const closed = new Promise((res) => child.on('close', res));
   const staging = () => existsSync(path.join(data, 'cas/tmp')) && readdirSync(path.join(data, 'cas/tmp')).length > 0;
-  for (let i = 0; i < 1000 && !staging(); i++) await new Promise((res) => setTimeout(res, 2));
-  await new Promise((res) => setTimeout(res, 20));
-  child.kill('SIGKILL');
-  await new Promise((res) => child.on('close', res));
+  let stagingSeen = false;
+  for (let i = 0; i < 5000 && child.exitCode === null; i++) {
+    await new Promise((res) => setTimeout(res, 3));
+    process.kill(group, 'SIGSTOP');
+    if (staging()) { stagingSeen = true; break; }
+    process.kill(group, 'SIGCONT');
+  }
+  process.kill(group, 'SIGKILL');
+  await closed;
+  t.true(stagingSeen, 'the fetch was killed while staging');
   t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
   const gc = await r(['image', 'gc']);
   t.is(gc.exitCode, 0);
