@@ -38,7 +38,6 @@ export async function classifySource(arg: string): Promise<ImageSource> {
   return { kind: 'name', name: ref.name, labels: ref.labels };
 }
 
-
 /**
  * The image `arg` names when the store alone answers under `pullPolicy`: an Image ID, or a name already in
  * the store unless the policy is `update`. Undefined when a fetch must decide (files, URLs, names not found).
