@@ -260,10 +260,16 @@ if (skipReason !== undefined) {
     t.is(await out('systemctl show -p Listen --value rkt-metadata.socket'), '/run/rkt/metadata-svc.sock (Stream)\n127.0.0.1:18112 (Stream)');
     // Connect until the socket has started the service (a connection made while the socket is still being
     // set up may be refused), then wait for its failure to be recorded.
-    await until('rkt-metadata.service has run and failed', 60_000, async () => {
-      await h().exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/18112; sleep 0.5']);
-      return (await sh('journalctl -u rkt-metadata.service --no-pager -o cat')).stdout.includes('status=2/');
-    });
+    try {
+      await until('rkt-metadata.service has run and failed', 60_000, async () => {
+        await h().exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/18112; sleep 0.5']);
+        return (await sh('journalctl -u rkt-metadata.service --no-pager -o cat')).stdout.includes('status=2/');
+      });
+    } catch (err) {
+      // Say what systemd saw, for whoever reads the failure.
+      const state = await sh('systemctl status --no-pager rkt-metadata.socket rkt-metadata.service; journalctl --no-pager -o short-monotonic -u rkt-metadata.socket -u rkt-metadata.service | tail -40');
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${state.stdout}${state.stderr}`);
+    }
     const journal = await out('journalctl -u rkt-metadata.service --no-pager -o cat');
     t.regex(journal, /Main process exited, code=exited, status=2\//, 'a usage error');
     t.regex(journal, /rkt: unknown command "metadata-service"/, 'it says why');
