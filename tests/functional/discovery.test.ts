@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { defaultOsArch } from '../../src/image/labels.js';
 import { makeTestCa, type TestCa } from '../lib/https.js';
 import { netnsSkipReason, runInNetns, type NetnsResult, type ServerConfig, type ServerRoute } from '../lib/netns.js';
-import { REPO, tempDir } from '../lib/rkt.js';
+import { failed, ok, REPO, tempDir } from '../lib/rkt.js';
 
 const skip = netnsSkipReason();
 const t0 = skip === undefined ? test : test.skip;
@@ -70,14 +70,6 @@ async function inNetns(calls: readonly Call[], routes: readonly ServerRoute[], e
   return { outcomes: JSON.parse(run.stdout) as Outcome[], run };
 }
 
-function ok(o: Outcome | undefined): Extract<Outcome, { ok: true }> {
-  if (o === undefined || !o.ok) throw new Error(`expected success, got ${JSON.stringify(o)}`);
-  return o;
-}
-function failed(o: Outcome | undefined): Extract<Outcome, { ok: false }> {
-  if (o === undefined || o.ok) throw new Error(`expected an error, got ${JSON.stringify(o)}`);
-  return o;
-}
 
 const page = (...tags: [kind: 'ac-discovery' | 'ac-discovery-pubkeys', content: string][]) =>
   `<!DOCTYPE html><html><head>${tags.map(([k, c]) => `<meta name="${k}" content="${c}">`).join('\n')}</head><body></body></html>`;

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { parseCacheControlMaxAge } from '../../src/fetch/http.js';
 import { makeTestCa, startHttpServer, startHttpsServer, type TestCa, type TestServer } from '../lib/https.js';
 import { netnsSkipReason, runInNetns } from '../lib/netns.js';
-import { functionalSkipReason, REPO, runCmd, tempDir } from '../lib/rkt.js';
+import { failed, functionalSkipReason, ok, REPO, runCmd, tempDir } from '../lib/rkt.js';
 
 const skip = functionalSkipReason();
 const t0 = skip === undefined ? test : test.skip;
@@ -70,14 +70,6 @@ async function client(calls: readonly Call[], env: Record<string, string> = { NO
   return JSON.parse(res.stdout) as Outcome[];
 }
 
-function ok(o: Outcome | undefined): Extract<Outcome, { ok: true }> {
-  if (o === undefined || !o.ok) throw new Error(`expected success, got ${JSON.stringify(o)}`);
-  return o;
-}
-function failed(o: Outcome | undefined): Extract<Outcome, { ok: false }> {
-  if (o === undefined || o.ok) throw new Error(`expected an error, got ${JSON.stringify(o)}`);
-  return o;
-}
 
 /** Endless or huge bodies are written in chunks while the client reads, and stop when it goes or after `cap`. */
 function stream(res: http.ServerResponse, cap: number): void {

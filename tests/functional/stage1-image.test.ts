@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, functionalSkipReason, tempDir, type Result } from '../lib/rkt.js';
+import { REPO, functionalSkipReason, runCmd, tempDir, type Result } from '../lib/rkt.js';
 
 const skip = functionalSkipReason() ?? (existsSync('/usr/bin/systemd-nspawn') ? undefined : 'needs systemd-nspawn (hack/setup)');
 const t0 = skip === undefined ? test.serial : test.skip;
@@ -13,25 +13,6 @@ const title = (s: string) => (skip === undefined ? s : `${s} (skipped: ${skip})`
 
 const BUILD = path.join(REPO, 'stage1-image/build');
 
-/**
- * Run a program to its end with stdin from /dev/null, collecting its output. (Not ../lib/rkt.js's runCmd: it
- * writes an empty stdin to the child, which is an EPIPE when the child has already exited, as rkt/stop does.)
- */
-function runCmd(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 9), stdout, stderr });
-    });
-  });
-}
 const BUSYBOX = '/usr/bin/busybox';
 /** Each pod gets a cgroup of its own under this one in every mounted hierarchy (there is no host systemd). */
 const CG_PARENT = 'rkt-test-stage1';

@@ -4,24 +4,14 @@
 // journal into the host's /var/log/journal/<machine-id> (--link-journal=try-host), so it stays readable
 // after the pod has ended.
 import test from 'ava';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { hostTierSkipReason, repoRoot, startTestHost, type TestHost } from '../lib/testhost.js';
+import { hostPodsSkipReason, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
 
-const skipReason = hostTierSkipReason()
-  ?? (existsSync(path.join(repoRoot, 'build/stage1.aci')) && existsSync(path.join(repoRoot, 'build/busybox.aci')) ? undefined : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)');
+const skipReason = hostPodsSkipReason();
 
 const DIR = '/var/tmp/rkt-journal-test';
 const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(200);
-  }
-}
 
 if (skipReason !== undefined) {
   test.skip(`host tier: ${skipReason}`, () => {});

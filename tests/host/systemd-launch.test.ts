@@ -2,24 +2,14 @@
 // unit, registered with machined), rkt from a shell (machined makes the pod a scope in machine.slice),
 // and graceful stops through systemctl and machinectl.
 import test from 'ava';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { hostTierSkipReason, repoRoot, startTestHost, type TestHost } from '../lib/testhost.js';
+import { hostPodsSkipReason, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
 
-const skipReason = hostTierSkipReason()
-  ?? (existsSync(path.join(repoRoot, 'build/stage1.aci')) && existsSync(path.join(repoRoot, 'build/busybox.aci')) ? undefined : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)');
+const skipReason = hostPodsSkipReason();
 
 const DIR = '/var/tmp/rkt-host-test';
 const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(100);
-  }
-}
 
 if (skipReason !== undefined) {
   test.skip(`host tier: ${skipReason}`, () => {});

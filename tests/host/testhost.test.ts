@@ -4,8 +4,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { hostTierSkipReason, processRunning, repoRoot, startTestHost, type TestHost } from '../lib/testhost.js';
+import { hostTierSkipReason, processRunning, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
 
 const skipReason = hostTierSkipReason();
 
@@ -30,13 +29,6 @@ async function machineNames(host: TestHost): Promise<string[]> {
 	return list.stdout.split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '').filter((n) => n !== '');
 }
 
-async function pollUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!(await check())) {
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-		await sleep(100);
-	}
-}
 
 if (skipReason !== undefined) {
 	test.skip(`host tier: ${skipReason}`, () => {});
@@ -88,10 +80,10 @@ if (skipReason !== undefined) {
 		]);
 		t.is(started.exitCode, 0, started.stderr);
 
-		await pollUntil(`${machine} is listed`, 10_000, async () => (await machineNames(theHost())).includes(machine));
+		await until(`${machine} is listed`, 10_000, async () => (await machineNames(theHost())).includes(machine));
 		const terminated = await theHost().exec(['machinectl', 'terminate', machine]);
 		t.is(terminated.exitCode, 0, terminated.stderr);
-		await pollUntil(`${machine} is gone`, 10_000, async () => !(await machineNames(theHost())).includes(machine));
+		await until(`${machine} is gone`, 10_000, async () => !(await machineNames(theHost())).includes(machine));
 		t.pass();
 	});
 

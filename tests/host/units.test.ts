@@ -8,10 +8,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { POD_DIRS } from '../../src/pod/layout.js';
-import { hostTierSkipReason, repoRoot, startTestHost, type ExecResult, type TestHost } from '../lib/testhost.js';
+import { hostPodsSkipReason, hostTierSkipReason, repoRoot, startTestHost, until, type ExecResult, type TestHost } from '../lib/testhost.js';
 
 const execFileP = promisify(execFile);
 const INSTALL = path.join(repoRoot, 'hack/install');
@@ -138,9 +137,7 @@ test('hack/install refuses to replace a file it did not install, and changes not
 
 const skipReason = hostTierSkipReason();
 /** The tests that run a pod need the stage1 and sample images. */
-const podSkipReason = existsSync(path.join(repoRoot, 'build/stage1.aci')) && existsSync(path.join(repoRoot, 'build/busybox.aci'))
-  ? undefined
-  : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)';
+const podSkipReason = hostPodsSkipReason();
 const podTest = podSkipReason === undefined ? test.serial : test.skip;
 const podTitle = (s: string): string => (podSkipReason === undefined ? s : `${s} (skipped: ${podSkipReason})`);
 
@@ -157,13 +154,6 @@ if (skipReason !== undefined) {
     const r = await sh(script);
     if (r.exitCode !== 0) throw new Error(`${script}: exit ${r.exitCode}: ${r.stderr}`);
     return r.stdout.trim();
-  };
-  const until = async (what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-      await sleep(100);
-    }
   };
   const busyboxAci = path.join(repoRoot, 'build/busybox.aci');
 

@@ -14,9 +14,11 @@ export interface Result { readonly exitCode: number; readonly stdout: string; re
 /** Run a program to its end, collecting its output. Never throws for a non-zero exit. */
 export function runCmd(cmd: string, args: readonly string[], opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    // stdin: the given input, else /dev/null (no pipe for a child that may exit before reading it).
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    if (child.stdout === null || child.stderr === null) throw new Error('spawn gave no output pipes');
     child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
     child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
@@ -26,8 +28,8 @@ export function runCmd(cmd: string, args: readonly string[], opts: { input?: str
       resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 9), stdout, stderr });
     });
     // A child that exits before reading its stdin closes the pipe: EPIPE on it is expected, not a failure.
-    child.stdin.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') reject(err); });
-    child.stdin.end(opts.input ?? '');
+    child.stdin?.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') reject(err); });
+    child.stdin?.end(opts.input);
   });
 }
 
@@ -47,4 +49,16 @@ export function functionalSkipReason(): string | undefined {
 export function tempDir(prefix = 'rkt-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The outcome `o` of a driver call (`{ ok: true, … }`), or a thrown error showing what came instead. */
+export function ok<T extends { ok: boolean }>(o: T | undefined): Extract<T, { ok: true }> {
+  if (o === undefined || !o.ok) throw new Error(`expected success, got ${JSON.stringify(o)}`);
+  return o as Extract<T, { ok: true }>;
+}
+
+/** The failed outcome `o` of a driver call (`{ ok: false, … }`), or a thrown error showing what came instead. */
+export function failed<T extends { ok: boolean }>(o: T | undefined): Extract<T, { ok: false }> {
+  if (o === undefined || o.ok) throw new Error(`expected an error, got ${JSON.stringify(o)}`);
+  return o as Extract<T, { ok: false }>;
 }

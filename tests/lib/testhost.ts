@@ -60,6 +60,22 @@ export function hostTierSkipReason(): string | undefined {
 	return undefined;
 }
 
+/** Why the host tier's pod tests cannot run here (the tier's own reasons, or no stage1/busybox image built). */
+export function hostPodsSkipReason(): string | undefined {
+	return hostTierSkipReason()
+		?? (existsSync(path.join(repoRoot, 'build/stage1.aci')) && existsSync(path.join(repoRoot, 'build/busybox.aci'))
+			? undefined : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)');
+}
+
+/** Poll `check` every `intervalMs` until it says true; throws, naming `what`, after `timeoutMs`. */
+export async function until(what: string, timeoutMs: number, check: () => Promise<boolean>, intervalMs = 100): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (!(await check())) {
+		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+		await new Promise((r) => setTimeout(r, intervalMs));
+	}
+}
+
 let hostCount = 0;
 const running = new Set<string>();
 
