@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isErrno, RktError } from '../common/errors.js';
 import { parseImageReference } from '../image/names.js';
-import type { PullPolicy } from './fetch.js';
+import { storePlan, type PullPolicy } from './pull-policy.js';
 import type { StoreLayout } from '../store/layout.js';
 import type { ImageRecord } from '../store/records.js';
 import { findImages, looksLikeImageId, resolveImage } from '../store/resolve.js';
@@ -45,6 +45,6 @@ export async function classifySource(arg: string): Promise<ImageSource> {
 export async function fromStore(layout: StoreLayout, arg: string, pullPolicy: PullPolicy): Promise<ImageRecord | undefined> {
   const src = await classifySource(arg);
   if (src.kind === 'id') return resolveImage(layout, src.id);
-  if (src.kind === 'name' && pullPolicy !== 'update') return (await findImages(layout, arg))[0];
+  if (src.kind === 'name' && storePlan('name', pullPolicy) !== 'fetch') return (await findImages(layout, arg))[0];
   return undefined;
 }

@@ -14,7 +14,7 @@ import { parseImageManifest } from '../image/manifest.js';
 import { serializePodManifest, validatePodManifest, type Mount, type PodManifest, type RuntimeApp, type Volume } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
 import { touchRecord, type ImageRecord } from '../store/records.js';
-import type { PullPolicy } from '../fetch/fetch.js';
+import type { PullPolicy } from '../fetch/pull-policy.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
 import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
