@@ -1,4 +1,5 @@
 /** Text rendering shared by the commands: tables, human sizes and times. Pure functions. */
+import { formatBytes } from '../common/bytes.js';
 
 /** Columns left-aligned, separated by tabs-as-spaces as rkt's tabwriter did; `legend` false drops the header. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[], legend = true): string {
@@ -9,13 +10,7 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 }
 
 /** 1536 → "1.5KiB", as rkt printed sizes. */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return i === 0 ? `${v}B` : `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
-}
+export const humanSize = (bytes: number): string => formatBytes(bytes, { compact: true });
 
 /** How long ago `iso` was, relative to `now`: "5 seconds ago", "3 hours ago". */
 export function humanAgo(iso: string, now: number = Date.now()): string {

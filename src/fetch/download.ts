@@ -5,6 +5,7 @@
 import { createWriteStream, openSync, rmSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { formatBytes } from '../common/bytes.js';
 import { describe, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import type { HttpResponse } from './http.js';
@@ -106,11 +107,4 @@ export async function receiveImage(opts: FetchOptions, url: string, res: HttpRes
     throw new RktError('EFETCH', `fetching ${url} failed: the server sent ${received} bytes of the ${total} it announced`);
   }
   report(true);
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  return `${(n / (1 << 30)).toFixed(2)} GiB`;
 }
