@@ -1,32 +1,24 @@
-import { spawn } from 'node:child_process';
 import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createGzip } from 'node:zlib';
-import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, isErrno, RktError } from '../common/errors.js';
+import { exitText, startFilter, stderrTail, succeeded, type Filter } from '../common/exec.js';
 import { fsyncDir, tempNameFor } from '../common/fs-atomic.js';
 import type { Compression } from './compression.js';
 import { inspectAciFile, type AciInfo } from './aci.js';
 import { parseImageManifest } from './manifest.js';
 
-/** Run a filter program with its stdout as a stream; a non-zero exit becomes an error on that stream. */
-function filter(cmd: string, args: readonly string[], cwd?: string): { stdin: Writable; stdout: Readable; done: Promise<void> } {
-  const child = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  const done = new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${stderr.trim()}`))));
-  });
-  return { stdin: child.stdin, stdout: child.stdout, done };
+/** Wait for a filter program to end; anything but status 0 is an error naming it and quoting its stderr. */
+async function ended(f: Filter, name: string, dir: string): Promise<void> {
+  const e = await f.done;
+  if (succeeded(e)) return;
+  const hint = e.notRun !== undefined && isErrno(e.notRun, 'ENOENT') ? `install Debian's ${name === 'xz' ? 'xz-utils' : name} package` : undefined;
+  const detail = e.notRun === undefined ? `: ${stderrTail(e, 3, 'no message')}` : '';
+  throw new RktError('EACIBUILD', `cannot build image from ${dir}: ${name} ${exitText(e)}${detail}`, { hint, cause: e.notRun });
 }
 
-/**
- * Build an ACI from `dir`, which holds `manifest` and `rootfs/`, into `out` (written whole to a temporary,
- * then renamed). The manifest is validated first. GNU tar keeps numeric owners, modes, links, devices and
- * xattrs; entries are sorted so the same tree gives the same Image ID. Returns the checked result.
- */
+/** How `buildAci` finds the root filesystem. */
 export interface BuildOptions {
   /**
    * Mount this over DIR/rootfs first, in a private mount namespace that only the tar process sees: an
@@ -35,6 +27,12 @@ export interface BuildOptions {
   readonly rootfsMount?: { readonly kind: 'overlay' | 'bind'; readonly layers: readonly string[] };
 }
 
+/**
+ * Build an ACI from `dir`, which holds `manifest` and `rootfs/`, into `out` (written whole to a temporary,
+ * then renamed). The manifest is validated first. GNU tar keeps numeric owners, modes, links, devices and
+ * xattrs; entries are sorted so the same tree gives the same Image ID. Returns the checked result.
+ * GNU tar, not node-tar: Documentation/hacking.md, "Dependencies", says why.
+ */
 export async function buildAci(dir: string, out: string, compression: Compression = 'none', opts: BuildOptions = {}): Promise<AciInfo> {
   let manifestText: Buffer;
   try {
@@ -60,19 +58,21 @@ export async function buildAci(dir: string, out: string, compression: Compressio
     ? ['mount', '--bind', '-o', 'ro', m.layers[0] ?? '', 'rootfs']
     : ['mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${m.layers.map(esc).join(':')}`, 'rootfs'];
   const q = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
-  const tar = mountCmd === undefined
-    ? filter('tar', tarArgs, dir)
-    : filter('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${mountCmd.map(q).join(' ')} && exec tar "$@"`, 'sh', ...tarArgs], dir);
-  tar.stdin.end();
+  let tar: Filter | undefined;
   try {
+    tar = mountCmd === undefined
+      ? await startFilter('tar', tarArgs, { cwd: dir })
+      : await startFilter('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${mountCmd.map(q).join(' ')} && exec tar "$@"`, 'sh', ...tarArgs], { cwd: dir });
+    tar.stdin.end();
     const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     if (compression === 'none') await pipeline(tar.stdout, sink);
     else if (compression === 'gzip') await pipeline(tar.stdout, createGzip(), sink);
     else {
-      const z = filter(compression === 'xz' ? 'xz' : 'bzip2', ['-c']);
-      await Promise.all([pipeline(tar.stdout, z.stdin), pipeline(z.stdout, sink), z.done]);
+      const tool = compression === 'xz' ? 'xz' : 'bzip2';
+      const z = await startFilter(tool, ['-c']);
+      await Promise.all([pipeline(tar.stdout, z.stdin), pipeline(z.stdout, sink), ended(z, tool, dir)]);
     }
-    await tar.done;
+    await ended(tar, 'tar', dir);
     const fh = await fs.open(tmp, 'r');
     await fh.sync();
     await fh.close();
@@ -81,6 +81,7 @@ export async function buildAci(dir: string, out: string, compression: Compressio
     await fsyncDir(path.dirname(path.resolve(out)));
     return info;
   } catch (err) {
+    tar?.kill();
     await fs.rm(tmp, { force: true });
     if (err instanceof RktError) throw err;
     throw new RktError('EACIBUILD', `cannot build image from ${dir}: ${describe(err)}`, { cause: err });

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { createGunzip } from 'node:zlib';
 import { PassThrough, type Readable } from 'node:stream';
 import { RktError } from '../common/errors.js';
+import { exitText, startFilter, stderrTail, succeeded, type Filter } from '../common/exec.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz';
 
@@ -36,29 +36,30 @@ export function decompress(input: Readable, kind: Compression, what: string): Re
     return out;
   }
   const tool = kind;
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const out = new PassThrough();
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  child.on('error', (err) => out.destroy(new RktError('EDECOMPRESS', `${what}: cannot run ${tool} to decompress it`, {
-    cause: err, hint: `install Debian's ${tool === 'xz' ? 'xz-utils' : tool} package`,
-  })));
-  input.on('error', (err) => { child.kill(); out.destroy(err); });
-  // A reader that stops early closes our pipe: the decoder then dies of EPIPE, which is not an error.
-  child.stdin.on('error', () => undefined);
-  input.pipe(child.stdin);
-  child.stdout.pipe(out, { end: false });
-  let exited: number | null | undefined;
-  let drained = false;
-  const finish = () => {
-    if (exited === undefined || !drained) return;
-    if (exited === 0) out.end();
-    else if (!out.destroyed) {
-      out.destroy(new RktError('EDECOMPRESS', `${what}: bad ${kind} data: ${stderr.trim().split('\n').pop() ?? `${tool} failed`}`));
-    }
+  let decoder: Filter | undefined;
+  const stop = () => {
+    decoder?.kill();
+    decoder?.stdout.destroy();
   };
-  child.stdout.on('end', () => { drained = true; finish(); });
-  child.on('exit', (code) => { exited = code; finish(); });
-  out.on('close', () => { if (exited === undefined) child.kill(); });
+  // The reader may stop early (a bad header): the decoder is then killed, which is not an error.
+  out.on('close', stop);
+  input.on('error', (err) => { stop(); out.destroy(err); });
+  const cannotRun = (cause: unknown) => new RktError('EDECOMPRESS', `${what}: cannot run ${tool} to decompress it`, {
+    cause, hint: `install Debian's ${tool === 'xz' ? 'xz-utils' : tool} package`,
+  });
+  void startFilter(tool, ['-dc']).then((f) => {
+    decoder = f;
+    if (out.destroyed) { stop(); return; }
+    input.pipe(f.stdin);
+    f.stdout.pipe(out, { end: false });
+    // `done` resolves once the decoder has exited and all it wrote has been passed on to `out`.
+    return f.done.then((e) => {
+      if (out.destroyed) return;
+      if (succeeded(e)) out.end();
+      else if (e.notRun !== undefined) out.destroy(cannotRun(e.notRun));
+      else out.destroy(new RktError('EDECOMPRESS', `${what}: bad ${kind} data: ${stderrTail(e, 1, `${tool} ${exitText(e)}`)}`));
+    });
+  }, (err: unknown) => out.destroy(cannotRun(err)));
   return out;
 }
