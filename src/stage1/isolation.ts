@@ -1,0 +1,61 @@
+/**
+ * An app's resolved isolation (src/stage0/isolation.ts) as systemd 252 `[Service]` directives of its unit (pure).
+ * Paths carry systemd's `+` prefix: they are inside the app's `RootDirectory=`, not the stage1's root; `-`
+ * ignores those a kernel does not have.
+ */
+import type { AppIsolation } from '../stage0/isolation.js';
+import { NSPAWN_DEFAULT_CAPABILITIES, sortCapabilities } from './capabilities.js';
+
+/** /proc and /sys paths an app may read but not write (as rkt had them). */
+export const READ_ONLY_PATHS: readonly string[] = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus', '/sys'];
+
+/** /proc and /sys paths an app cannot reach at all. */
+export const INACCESSIBLE_PATHS: readonly string[] = ['/proc/kcore', '/proc/kmsg', '/sys/firmware', '/sys/fs/selinux'];
+
+/**
+ * What the pod's /dev (systemd-nspawn's) holds beyond the ACE's device set (null, zero, full, random, urandom,
+ * tty, console, ptmx, pts, shm): hidden from apps.
+ */
+export const NON_ACE_DEVICES: readonly string[] = ['/dev/net'];
+
+const inRoot = (p: string): string => `-+${p.replace(/\\/g, '\\\\').replace(/ /g, '\\x20').replace(/%/g, '%%')}`;
+
+/** The `[Service]` lines that enforce `iso`, in a fixed order (golden-tested). */
+export function isolationDirectives(iso: AppIsolation): string[] {
+  const lines: string[] = [];
+  if (iso.capabilities !== undefined) lines.push(`CapabilityBoundingSet=${iso.capabilities.join(' ')}`);
+  if (iso.ambientCapabilities.length > 0) lines.push(`AmbientCapabilities=${iso.ambientCapabilities.join(' ')}`);
+  if (iso.noNewPrivileges) lines.push('NoNewPrivileges=yes');
+  if (iso.seccomp !== undefined) {
+    lines.push(`SystemCallFilter=${iso.seccomp.mode === 'remove' ? '~' : ''}${iso.seccomp.syscalls.join(' ')}`);
+    lines.push(`SystemCallErrorNumber=${iso.seccomp.errno}`);
+  }
+  if (iso.protectedPaths) {
+    lines.push(`ReadOnlyPaths=${READ_ONLY_PATHS.map(inRoot).join(' ')}`);
+    lines.push(`InaccessiblePaths=${INACCESSIBLE_PATHS.map(inRoot).join(' ')}`);
+  }
+  if (iso.devices === 'ace') lines.push(`InaccessiblePaths=${NON_ACE_DEVICES.map(inRoot).join(' ')}`);
+  const r = iso.resources;
+  if (r.oomScoreAdjust !== undefined) lines.push(`OOMScoreAdjust=${r.oomScoreAdjust}`);
+  if (r.cpuShares !== undefined) lines.push(`CPUShares=${r.cpuShares}`);
+  if (r.cpuQuotaPercent !== undefined) lines.push(`CPUQuota=${r.cpuQuotaPercent}%`);
+  if (r.memoryMax !== undefined) lines.push(`MemoryMax=${r.memoryMax}`);
+  if (iso.readOnlyRootFS) {
+    lines.push('ReadOnlyPaths=+/');
+    if (iso.writablePaths.length > 0) lines.push(`ReadWritePaths=${iso.writablePaths.map(inRoot).join(' ')}`);
+  }
+  return lines;
+}
+
+/**
+ * The capabilities the pod's stage1 must be given beyond nspawn's default set (`systemd-nspawn --capability=`),
+ * in kernel order: those an app's bounding set names, and CAP_SYS_RESOURCE when an app's OOM score is lowered.
+ */
+export function extraPodCapabilities(isolations: readonly AppIsolation[]): string[] {
+  const wanted = new Set<string>();
+  for (const iso of isolations) {
+    for (const c of iso.capabilities ?? []) wanted.add(c);
+    if ((iso.resources.oomScoreAdjust ?? 0) < 0) wanted.add('CAP_SYS_RESOURCE');
+  }
+  return sortCapabilities([...wanted].filter((c) => !NSPAWN_DEFAULT_CAPABILITIES.includes(c)));
+}
