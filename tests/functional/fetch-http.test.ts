@@ -25,8 +25,8 @@ interface Call {
   readonly maxBytes?: number;
 }
 type Outcome =
-  | { ok: true; status: number; url: string; headers: http.IncomingHttpHeaders; text?: string; bytes?: number; ms: number }
-  | { ok: false; name: string; code: string; message: string; ms: number };
+  | { ok: true; status: number; url: string; headers: http.IncomingHttpHeaders; text?: string; bytes?: number }
+  | { ok: false; name: string; code: string; message: string };
 
 // Runs each call in turn and prints the outcomes as JSON.
 const DRIVER = `
@@ -34,19 +34,18 @@ import { httpGet, httpGetText } from ${JSON.stringify(pathToFileURL(path.join(RE
 const calls = JSON.parse(process.argv[2]);
 const out = [];
 for (const c of calls) {
-  const t = performance.now();
   try {
     if (c.text) {
       const r = await httpGetText(c.url, c.opts, c.maxBytes);
-      out.push({ ok: true, status: r.status, url: r.url, headers: r.headers, text: r.text, ms: performance.now() - t });
+      out.push({ ok: true, status: r.status, url: r.url, headers: r.headers, text: r.text });
     } else {
       const r = await httpGet(c.url, c.opts);
       let bytes = 0;
       for await (const chunk of r.body) bytes += chunk.length;
-      out.push({ ok: true, status: r.status, url: r.url, headers: r.headers, bytes, ms: performance.now() - t });
+      out.push({ ok: true, status: r.status, url: r.url, headers: r.headers, bytes });
     }
   } catch (e) {
-    out.push({ ok: false, name: e.name, code: e.code, message: e.message, ms: performance.now() - t });
+    out.push({ ok: false, name: e.name, code: e.code, message: e.message });
   }
 }
 process.stdout.write(JSON.stringify(out));
@@ -248,7 +247,7 @@ t0(title('redirects: Authorization is kept on the same origin and dropped on ano
   t.is(crossHeaders['x-other'], 'kept');
 });
 
-t0(title('hostile servers: endless or oversized text, huge headers, slowloris headers and a stalled body are errors, quickly'), async (t) => {
+t0(title('hostile servers: endless or oversized text, huge headers, slowloris headers and a stalled body are errors, cut by the client\'s limits'), async (t) => {
   const [endless, declared, small, bigHeaders, slow, stalled, stalledStream] = await client([
     { url: `${server.url}/endless`, text: true },
     { url: `${server.url}/declared-huge`, text: true },
@@ -262,13 +261,11 @@ t0(title('hostile servers: endless or oversized text, huge headers, slowloris he
   t.is(failed(declared).message, `cannot fetch ${server.url}/declared-huge: the response body is larger than 1048576 bytes`);
   t.is(failed(small).message, `cannot fetch ${server.url}/hello: the response body is larger than 5 bytes`);
   t.is(failed(bigHeaders).message, `cannot fetch ${server.url}/big-headers: the response headers are too large`);
-  const s = failed(slow);
-  t.is(s.message, `cannot fetch ${server.url}/slow-headers: no response within 500 ms`);
-  t.true(s.ms < 3000, `slowloris cut after ${Math.round(s.ms)} ms`);
-  const b = failed(stalled);
-  t.is(b.code, 'EHTTP');
-  t.regex(b.message, new RegExp(`^cannot fetch ${server.url}/stalled-body: `));
-  t.true(b.ms < 3000, `stalled body cut after ${Math.round(b.ms)} ms`);
+  // Each message is the client's own timeout (the server would go on for 30 s and then cut the connection,
+  // which reads differently): that is the event, however long the busy machine took to get there.
+  t.is(failed(slow).message, `cannot fetch ${server.url}/slow-headers: no response within 500 ms`);
+  // The whole-body and the idle timeout are both 500 ms here: either may fire first.
+  t.regex(failed(stalled).message, new RegExp(`^cannot fetch ${server.url}/stalled-body: (the body did not arrive within|the server sent nothing for) 500 ms$`));
   t.is(failed(stalledStream).message, `cannot fetch ${server.url}/stalled-body: the server sent nothing for 500 ms`);
   for (const o of [endless, declared, small, bigHeaders, slow, stalled, stalledStream]) t.is(failed(o).code, 'EHTTP');
 });

@@ -13,6 +13,7 @@ import { type Answered, buildImage, type BuiltImage, type Resource, Signer, type
 import { makeTestCa, type TestCa } from '../lib/https.js';
 import { netnsSkipReason, runInNetns, type LoggedRequest, type ServerRoute } from '../lib/netns.js';
 import { functionalSkipReason, RKT, rkt, runCmd, tempDir, type Result } from '../lib/rkt.js';
+import { until } from '../lib/wait.js';
 
 const skip = functionalSkipReason() ?? (existsSync(RKT) ? undefined : `the CLI is not built (${RKT})`);
 const t0 = skip === undefined ? test : test.skip;
@@ -468,15 +469,6 @@ function resumedFrom(a: Answered | undefined): number {
   return Number(/^bytes=(\d+)-$/.exec(a?.headers.range ?? '')?.[1] ?? -1);
 }
 
-/** Wait until `cond` holds, polling every 50 ms, for at most `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 t0(title('kill -9 during a slow download: no image listed; a retry resumes where it stopped and succeeds'), async (t) => {
   const c = setup();
   const s = await site(t, big, { etag: '"big-1"', ranges: true, drip: { afterBytes: 2 * MiB, chunk: 32 << 10, everyMs: 100 } });
@@ -488,7 +480,7 @@ t0(title('kill -9 during a slow download: no image listed; a retry resumes where
     return part === undefined ? 0 : statSync(path.join(c.data, 'cas/tmp', part)).size;
   };
   try {
-    await until(() => partSize() >= 2 * MiB, 30_000, 'the download to reach 2 MiB');
+    await until('the download has reached 2 MiB', 60_000, () => partSize() >= 2 * MiB, 50);
   } finally {
     child.kill('SIGKILL');
     await exited; // reaped: its partial is now abandoned

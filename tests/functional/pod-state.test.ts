@@ -22,6 +22,7 @@ import {
   writeUuidFile,
 } from '../../src/pod/pods.js';
 import { REPO, functionalSkipReason, runCmd, tempDir } from '../lib/rkt.js';
+import { until } from '../lib/wait.js';
 
 const skip = functionalSkipReason();
 const t0 = skip === undefined ? test : test.skip;
@@ -58,7 +59,8 @@ async function killGroup(child: ChildProcess): Promise<void> {
   }
   await exited;
   // sleep(1), the group's other member, may outlive flock(1) by an instant: wait until the lock is free.
-  for (let i = 0; i < 100 && spawnSync('pgrep', ['-g', String(child.pid)]).status === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const group = String(child.pid);
+  await until(`process group ${group} is gone`, 30_000, () => spawnSync('pgrep', ['-g', group]).status !== 0, 20);
 }
 
 /** Exit status of `flock --nonblock <dir> true`: 0 if the lock was free, 1 if held. */
@@ -72,14 +74,16 @@ async function stateOf(data: string, uuid: string): Promise<string | undefined> 
 
 t0(title('a pod goes embryo → preparing → prepared → running → exited → exited-garbage, as listPods shows'), async (t) => {
   const data = dataDir(t);
+  const before = new Date();
   const { uuid, dir, lockFd } = await createEmbryo(data);
+  const after = new Date();
   t.is(dir, podDir(data, 'embryo', uuid));
   t.is(statSync(dir).mode & 0o7777, 0o750);
   for (const d of ['pods', 'pods/embryo']) t.is(statSync(path.join(data, d)).mode & 0o7777, 0o750, d);
   t.is(readFileSync(path.join(dir, UUID_FILE), 'utf8'), `${uuid}\n`);
   t.regex(readFileSync(path.join(dir, CREATED_FILE), 'utf8'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n$/);
   const created = await readTimestamp(dir, CREATED_FILE);
-  t.true(created !== undefined && Math.abs(created.getTime() - Date.now()) < 60_000);
+  t.true(created !== undefined && created >= before && created <= after, `created ${created?.toISOString()}, made between ${before.toISOString()} and ${after.toISOString()}`);
 
   t.like((await listPods(data))[0], { uuid, state: 'embryo', locked: true, dir });
   const preparing = await toPrepare(data, uuid, lockFd);

@@ -37,10 +37,10 @@ if (skipReason !== undefined) {
   });
 
   test.serial('an app\'s stdout and stderr are in the pod\'s journal under its name, and in the caller\'s unit', async (t) => {
-    const start = await sh(`systemd-run --unit=rkt-j1 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'echo line-out; echo line-err >&2; sleep 30'`);
+    const start = await sh(`systemd-run --unit=rkt-j1 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'echo line-out; echo line-err >&2; sleep 86400'`);
     t.is(start.exitCode, 0, start.stderr);
     let machine = '';
-    await until('the pod is registered with machined', 15_000, async () => {
+    await until('the pod is registered with machined', 60_000, async () => {
       machine = (await sh(`machinectl list --no-legend | awk '$1 ~ /^rkt-/ {print $1}'`)).stdout.trim().split('\n')[0] ?? '';
       return machine !== '';
     });
@@ -49,7 +49,7 @@ if (skipReason !== undefined) {
 
     // While it runs: the pod's journal, through machined.
     let podJournal = '';
-    await until('both lines are in the pod\'s journal under the app\'s identifier', 15_000, async () => {
+    await until('both lines are in the pod\'s journal under the app\'s identifier', 60_000, async () => {
       podJournal = (await sh(`journalctl -M ${machine} -t busybox --no-pager -o cat`)).stdout;
       return podJournal.includes('line-out') && podJournal.includes('line-err');
     });
@@ -60,7 +60,7 @@ if (skipReason !== undefined) {
     const errOnly = await sh(`journalctl -M ${machine} -t busybox -p err --no-pager -o cat`);
     t.deepEqual(errOnly.stdout.trim().split('\n'), ['line-err']);
     // rkt run's own stdout/stderr still get them: here, the journal of the unit rkt runs in.
-    await until('both lines are in the caller unit\'s journal', 10_000, async () => {
+    await until('both lines are in the caller unit\'s journal', 60_000, async () => {
       const u = (await sh('journalctl -u rkt-j1 --no-pager -o cat')).stdout;
       return u.includes('line-out') && u.includes('line-err');
     });

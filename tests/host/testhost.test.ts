@@ -76,14 +76,14 @@ if (skipReason !== undefined) {
 		const machine = `bb-${process.pid}`;
 		const started = await theHost().exec([
 			'systemd-run', '--quiet', `--unit=rkt-th-nested-${process.pid}`, '--collect', '--service-type=exec', '--',
-			'systemd-nspawn', '--quiet', '--register=yes', '-M', machine, '-D', busyboxTree, '/bin/sh', '-c', 'sleep 30',
+			'systemd-nspawn', '--quiet', '--register=yes', '-M', machine, '-D', busyboxTree, '/bin/sh', '-c', 'sleep 86400',
 		]);
 		t.is(started.exitCode, 0, started.stderr);
 
-		await until(`${machine} is listed`, 10_000, async () => (await machineNames(theHost())).includes(machine));
+		await until(`${machine} is listed`, 60_000, async () => (await machineNames(theHost())).includes(machine));
 		const terminated = await theHost().exec(['machinectl', 'terminate', machine]);
 		t.is(terminated.exitCode, 0, terminated.stderr);
-		await until(`${machine} is gone`, 10_000, async () => !(await machineNames(theHost())).includes(machine));
+		await until(`${machine} is gone`, 60_000, async () => !(await machineNames(theHost())).includes(machine));
 		t.pass();
 	});
 

@@ -289,7 +289,7 @@ if (skipReason !== undefined) {
 
     const start = await sh('systemctl start app-pod.service');
     t.is(start.exitCode, 0, `${start.stderr}\n${(await sh('journalctl -u app-pod.service --no-pager -o cat')).stdout}`);
-    await until('the app has written its line', 30_000, async () => (await sh('journalctl -u app-pod.service --no-pager -o cat')).stdout.includes('app-pod-started'));
+    await until('the app has written its line', 60_000, async () => (await sh('journalctl -u app-pod.service --no-pager -o cat')).stdout.includes('app-pod-started'));
     podUuid = await out('cat /run/app-pod/pod-uuid');
     t.regex(await out('rkt status --uuid-file=/run/app-pod/pod-uuid'), /^state=running$/m);
     t.is(await out('systemctl show -p ControlGroup --value app-pod.service'), '/machine.slice/app-pod.service');

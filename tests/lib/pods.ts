@@ -7,6 +7,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync,
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO, RKT, functionalSkipReason, rkt, tempDir, type Result } from './rkt.js';
+import { until, within } from './wait.js';
 
 const execFileP = promisify(execFile);
 
@@ -26,7 +27,7 @@ export const title = (s: string): string => (podSkip === undefined ? s : `${s} (
 /** A pod UUID as rkt prints it. */
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep, until, within } from './wait.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Images
@@ -135,10 +136,8 @@ export function sharedImage(spec: ImageSpec = {}): () => Promise<string> {
 /** A `rkt` run in the background (a long pod). */
 export interface Background {
   readonly child: ChildProcess;
-  /** When it was started (Date.now()). */
-  readonly startedAt: number;
-  /** Resolves when the rkt process exits: its status and when. */
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** Resolves when the rkt process exits, with its status. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves when its output is complete (the pod's output relays hold it open until the pod ends). */
   readonly done: Promise<Result>;
   hasExited(): boolean;
@@ -151,8 +150,8 @@ export interface PodEnv {
   readonly data: string;
   /** rkt with `--dir` set. */
   r(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Result>;
-  /** `rkt run` (insecure images), to its end; `ms` is how long it took. */
-  run(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Result & { ms: number }>;
+  /** `rkt run` (insecure images), to its end. */
+  run(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Result>;
   /** `rkt run` (insecure images) in the background. */
   spawnRun(args: readonly string[]): Background;
   /** A fresh path in the test directory. */
@@ -160,7 +159,7 @@ export interface PodEnv {
 }
 
 // At most this many tests of one file hold a pod environment at once (ava runs every test of a file
-// concurrently, and two files at a time): enough to keep two cores busy without starving the timing checks.
+// concurrently, and two files at a time): enough to keep two cores busy without starving each other.
 const SLOTS = Number(process.env['RKT_POD_TESTS_PER_FILE'] ?? '3');
 let slotsInUse = 0;
 const slotWaiters: (() => void)[] = [];
@@ -187,7 +186,7 @@ export async function podEnv(t: ExecutionContext): Promise<PodEnv> {
   t.teardown(async () => {
     if (bgs.some((b) => !b.hasExited()) || livePods(data)) {
       await forceStopAll(r, data);
-      await Promise.race([Promise.all(bgs.map((b) => b.done)), sleep(20_000)]);
+      await within(Promise.all(bgs.map((b) => b.done)), 60_000);
       for (const b of bgs) if (!b.hasExited()) b.child.kill('SIGKILL');
     }
     const uuids = podUuids(data);
@@ -201,11 +200,7 @@ export async function podEnv(t: ExecutionContext): Promise<PodEnv> {
   });
   return {
     dir, data, r,
-    run: async (args, opts) => {
-      const start = Date.now();
-      const res = await r([INSECURE, 'run', ...args], opts);
-      return { ...res, ms: Date.now() - start };
-    },
+    run: (args, opts) => r([INSECURE, 'run', ...args], opts),
     spawnRun: (args) => {
       const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -213,13 +208,13 @@ export async function podEnv(t: ExecutionContext): Promise<PodEnv> {
       let exited = false;
       child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
       child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-        child.on('exit', (code, signal) => { exited = true; resolve({ code, signal, at: Date.now() }); });
+      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+        child.on('exit', (code, signal) => { exited = true; resolve({ code, signal }); });
       });
       const done = new Promise<Result>((resolve) => {
         child.on('close', (code, signal) => resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 9), stdout, stderr }));
       });
-      const b: Background = { child, startedAt: Date.now(), exit, done, hasExited: () => exited };
+      const b: Background = { child, exit, done, hasExited: () => exited };
       bgs.push(b);
       return b;
     },
@@ -319,25 +314,38 @@ async function forceStopAll(r: PodEnv['r'], data: string): Promise<void> {
   if (running.length > 0) await r(['stop', '--force', ...running]);
 }
 
-/** Wait for `--uuid-file-save` to be written, then for the pod to be running with its pid recorded; returns the UUID. */
-export async function waitRunning(env: PodEnv, uuidFile: string, bg?: Background, timeoutMs = 30_000): Promise<string> {
-  const start = Date.now();
+/**
+ * Wait for `--uuid-file-save` to be written, then for the pod to be running with its pid recorded; returns the
+ * UUID. Fails at once if `bg` (the rkt run) exits first. `timeoutMs` only bounds a hung pod.
+ */
+export async function waitRunning(env: PodEnv, uuidFile: string, bg?: Background, timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
   let uuid = '';
-  while (uuid === '') {
+  await until(`rkt run writes the pod's UUID to ${uuidFile}`, timeoutMs, async () => {
     if (bg?.hasExited() === true) throw new Error(`rkt run exited before the pod was prepared: ${(await bg.done).stderr}`);
-    if (Date.now() - start > timeoutMs) throw new Error(`no UUID in ${uuidFile} after ${timeoutMs} ms`);
-    try {
-      uuid = readFileSync(uuidFile, 'utf8').trim();
-    } catch {
-      /* not yet */
-    }
-    if (uuid === '') await sleep(50);
-  }
-  const left = Math.max(1_000, timeoutMs - (Date.now() - start));
-  const st = await env.r(['status', `--wait-ready=${left}ms`, uuid]);
+    uuid = readIfThere(uuidFile)?.trim() ?? '';
+    return uuid !== '';
+  }, 50);
+  const left = Math.max(10_000, deadline - Date.now());
+  const st = await env.r(['status', `--wait-ready=${left}ms`, uuid], { timeoutMs: left + 30_000 });
   if (/^state=running$/m.test(st.stdout) && /^pid=\d+$/m.test(st.stdout) && /^started=/m.test(st.stdout)) return uuid;
   const out = bg !== undefined && bg.hasExited() ? (await bg.done).stderr : '';
   throw new Error(`pod ${uuid} was not seen running (rkt status --wait-ready exited ${st.exitCode}):\n${st.stdout}${st.stderr}${out}`);
+}
+
+/** A file's text, or undefined if it does not exist (yet). */
+export function readIfThere(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Wait (at most `timeoutMs`, a bound for a hung test) until `file` exists. */
+export function waitForFile(file: string, timeoutMs = 60_000): Promise<void> {
+  return until(`${file} exists`, timeoutMs, () => existsSync(file), 50);
 }
 
 /** `rkt status` lines as a map (`state` → `running`, `app-busybox` → `0` …). */

@@ -67,14 +67,8 @@ export function hostPodsSkipReason(): string | undefined {
 			? undefined : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)');
 }
 
-/** Poll `check` every `intervalMs` until it says true; throws, naming `what`, after `timeoutMs`. */
-export async function until(what: string, timeoutMs: number, check: () => Promise<boolean>, intervalMs = 100): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!(await check())) {
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-		await new Promise((r) => setTimeout(r, intervalMs));
-	}
-}
+/** Waiting on events (tests/lib/wait.ts), here too for the host test files. */
+export { until } from './wait.js';
 
 let hostCount = 0;
 const running = new Set<string>();

@@ -8,7 +8,7 @@ const busybox = sharedImage({ files: { '/image-marker': 'x' } });
 podTest(title("enter runs a command with the app's environment, hostname and root filesystem"), async (t) => {
   const env = await podEnv(t);
   const uuidFile = env.file('uuid');
-  const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, '--set-env=FROM_SET_ENV=yes', await busybox(), '--name=inside', '--exec=/bin/sleep', '--', '100']);
+  const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, '--set-env=FROM_SET_ENV=yes', await busybox(), '--name=inside', '--exec=/bin/sleep', '--', '86400']);
   const uuid = await waitRunning(env, uuidFile, bg);
   const res = await env.r(['enter', uuid, '/bin/sh', '-c', 'echo $AC_APP_NAME; cat /etc/hostname; ls /; echo $FROM_SET_ENV $container']);
   t.is(res.exitCode, 0, res.stderr);
@@ -34,7 +34,7 @@ podTest(title('enter needs --app when the pod has two apps; with --app it enters
   const env = await podEnv(t);
   const img = await busybox();
   const uuidFile = env.file('uuid');
-  const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, img, '--name=one', '--exec=/bin/sleep', '--', '100', '---', img, '--name=two', '--exec=/bin/sleep', '--', '100']);
+  const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, img, '--name=one', '--exec=/bin/sleep', '--', '86400', '---', img, '--name=two', '--exec=/bin/sleep', '--', '86400']);
   const uuid = await waitRunning(env, uuidFile, bg);
   const res = await env.r(['enter', uuid, '/bin/sh', '-c', 'echo $AC_APP_NAME']);
   t.is(res.exitCode, 254);

@@ -42,7 +42,7 @@ podTest(title('gc --mark-only marks an exited pod (exited-garbage) and keeps it;
 podTest(title('gc never touches a running pod; rm of a running pod fails (exit 1) naming it; rm of an exited pod removes it'), async (t) => {
   const env = await podEnv(t);
   const uuidFile = env.file('uuid');
-  const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, await busybox(), '--exec=/bin/sleep', '--', '100']);
+  const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, await busybox(), '--exec=/bin/sleep', '--', '86400']);
   const uuid = await waitRunning(env, uuidFile, bg);
 
   const gc = await env.r(['gc', '--grace-period=0s', '--expire-prepared=0s']);

@@ -1,5 +1,5 @@
 // rkt run --interactive: the app gets rkt's terminal (stdin and output) and its exit status comes back.
-// A pseudo-terminal comes from script(1); input is typed after the pod has had time to start.
+// A pseudo-terminal comes from script(1); each line is typed once the terminal shows the shell ready for it.
 import test from 'ava';
 import path from 'node:path';
 import { REPO, RKT, functionalSkipReason, runCmd, tempDir } from '../../lib/rkt.js';
@@ -12,8 +12,12 @@ t0(skip === undefined ? 'rkt run --interactive: the shell reads what is typed, p
   const { dir, cleanup } = tempDir();
   t.teardown(cleanup);
   const rkt = `${process.execPath} ${RKT} --dir=${dir} --insecure-options=image run --interactive ${path.join(REPO, 'build/busybox.aci')} --exec /bin/sh`;
-  const typed = "(sleep 3; printf 'echo typed-$((6*7))\\n'; sleep 1; printf 'exit 3\\n'; sleep 2)";
-  const r = await runCmd('bash', ['-c', `${typed} | script -qec '${rkt}' /dev/null`], { timeoutMs: 60_000 });
+  // The terminal's output is copied to a file the typist watches: it types a line once the shell's prompt
+  // (then the answer) is there, and keeps its end open until rkt has exited (script(1) would send EOF at once).
+  const screen = path.join(dir, 'screen');
+  const waitFor = (what: string) => `until grep -q '${what}' ${screen} 2>/dev/null; do sleep 0.1; done`;
+  const typed = `(${waitFor('# ')}; printf 'echo typed-$((6*7))\\n'; ${waitFor('^typed-42')}; printf 'exit 3\\n'; while [ ! -e ${screen}.done ]; do sleep 0.1; done)`;
+  const r = await runCmd('bash', ['-c', `set -o pipefail; ${typed} | { script -qec '${rkt}' /dev/null; s=$?; touch ${screen}.done; exit $s; } | tee ${screen}`], { timeoutMs: 100_000 });
   t.is(r.exitCode, 3, r.stdout + r.stderr);
   t.regex(r.stdout.replace(/\r/g, ''), /^typed-42$/m);
 });

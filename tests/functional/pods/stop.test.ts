@@ -1,12 +1,12 @@
 // rkt stop: graceful (the app gets SIGTERM, post-stop handlers run, rkt run returns) and --force (SIGKILL).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { podEnv, podTest, sharedImage, sleep, statusMap, title, waitRunning, type PodEnv } from '../../lib/pods.js';
+import { podEnv, podTest, sharedImage, statusMap, title, waitForFile, waitRunning, within, type PodEnv } from '../../lib/pods.js';
 
 // An app that says it is up in its volume, then sleeps; its post-stop handler leaves a file in the volume.
 const stoppable = sharedImage({
   name: 'example.com/stoppable',
-  exec: ['/bin/sh', '-c', 'echo up > /data/up; exec sleep 100'],
+  exec: ['/bin/sh', '-c', 'echo up > /data/up; exec sleep 86400'],
   mountPoints: [{ name: 'data', path: '/data' }],
   eventHandlers: [{ name: 'post-stop', exec: ['/bin/sh', '-c', 'echo post-stop ran > /data/post-stop'] }],
 });
@@ -18,21 +18,20 @@ async function startLong(env: PodEnv, appArgs: readonly string[] = []) {
   const bg = env.spawnRun([`--uuid-file-save=${uuidFile}`, `--volume=data,kind=host,source=${vol}`, await stoppable(), '--name=sleeper', ...appArgs]);
   const uuid = await waitRunning(env, uuidFile, bg);
   // Wait for the app itself to be running, not just the pod's systemd.
-  for (let i = 0; i < 300 && !existsSync(path.join(vol, 'up')); i++) await sleep(50);
-  if (!existsSync(path.join(vol, 'up'))) throw new Error('the app never started');
+  await waitForFile(path.join(vol, 'up'));
   return { vol, uuid, bg };
 }
 
-podTest(title('stop: rkt run returns promptly, the app ends with 143 (SIGTERM); stopping again says "already stopped"'), async (t) => {
+podTest(title('stop: rkt run returns, the app ends with 143 (SIGTERM); stopping again says "already stopped"'), async (t) => {
   const env = await podEnv(t);
   const { vol, uuid, bg } = await startLong(env);
-  const start = Date.now();
   const stop = await env.r(['stop', uuid]);
   t.is(stop.exitCode, 0, stop.stderr);
   t.is(stop.stdout, `${uuid}\n`);
-  const exit = await Promise.race([bg.exit, sleep(15_000).then(() => undefined)]);
+  // The app would sleep a day: rkt run ending (bounded only against a hung test) is the stop taking effect.
+  const exit = await within(bg.exit, 90_000);
   t.not(exit, undefined, 'rkt run did not return after rkt stop');
-  t.true((exit?.at ?? Infinity) - start < 10_000, `rkt run returned ${(exit?.at ?? Infinity) - start} ms after rkt stop was started`);
+  t.is(exit?.signal, null, 'rkt run ended by itself, not by a signal');
   const m = statusMap((await env.r(['status', uuid])).stdout);
   t.is(m.get('state'), 'exited');
   t.is(m.get('app-sleeper'), '143');
@@ -55,28 +54,20 @@ podTest(title('stop: the post-stop handler runs with the app\'s volumes still mo
   t.is(readFileSync(path.join(vol, 'post-stop'), 'utf8'), 'post-stop ran\n');
 });
 
-podTest(title('stop --force kills the pod at once, even an app that ignores SIGTERM: no post-stop handler, rkt run returns within seconds'), async (t) => {
+podTest(title('stop --force kills the pod, even an app that ignores SIGTERM: rkt run ends with nspawn\'s kill status, no post-stop handler'), async (t) => {
   const env = await podEnv(t);
-  // The app ignores SIGTERM: a graceful stop would wait for its 10 s stop timeout.
-  const { vol, uuid, bg } = await startLong(env, ['--exec=/bin/sh', '--', '-c', "trap '' TERM; echo up > /data/up; sleep 100"]);
-  // How long a trivial rkt command takes right now (node's start-up dominates, and grows with the load).
-  const t0 = Date.now();
-  await env.r(['status', uuid]);
-  const baseline = Date.now() - t0;
-  const start = Date.now();
+  // The app ignores SIGTERM and would sleep a day: only a kill ends it before that.
+  const { vol, uuid, bg } = await startLong(env, ['--exec=/bin/sh', '--', '-c', "trap '' TERM; echo up > /data/up; sleep 86400"]);
   const stop = await env.r(['stop', '--force', uuid]);
-  const stopMs = Date.now() - start;
   t.is(stop.exitCode, 0, stop.stderr);
   t.is(stop.stdout, `${uuid}\n`);
-  const exit = await Promise.race([bg.exit, sleep(10_000).then(() => undefined)]);
+  const exit = await within(bg.exit, 90_000);
   t.not(exit, undefined, 'rkt run did not return after rkt stop --force');
-  // rkt stop --force takes ~0.5 s on an idle machine, nearly all of it node's start-up: allow a trivial rkt
-  // command's time (measured just before) plus a second. A graceful stop would wait 10 s for this app.
-  const limit = baseline + 1_000;
-  t.true(stopMs < limit, `rkt stop --force took ${stopMs} ms (a trivial rkt command: ${baseline} ms)`);
-  const runMs = (exit?.at ?? Infinity) - start;
-  t.true(runMs < limit + 500, `rkt run returned ${runMs} ms after rkt stop --force was started (a trivial rkt command: ${baseline} ms)`);
+  // nspawn reports its container killed and exits 1; rkt run passes that on (no app status to pass).
+  t.is(exit?.code, 1);
+  t.regex((await bg.done).stderr, /terminated by signal KILL/);
   t.is(statusMap((await env.r(['status', uuid])).stdout).get('state'), 'exited');
+  // A graceful stop of this app would have ended it after its stop timeout and then run the post-stop handler.
   t.false(existsSync(path.join(vol, 'post-stop')), 'a killed pod runs no post-stop handler');
 });
 

@@ -35,7 +35,7 @@ podTest(title('a kind=empty volume mounted for every app is shared: one app writ
   const img = await busybox();
   const res = await env.run(['--volume=shared,kind=empty', '--mount=volume=shared,target=/shared',
     img, '--name=writer', '--exec=/bin/sh', '--', '-c', 'echo hello-from-writer > /shared/msg.tmp && mv /shared/msg.tmp /shared/msg', '---',
-    img, '--name=reader', '--exec=/bin/sh', '--', '-c', 'i=0; while [ ! -e /shared/msg ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat /shared/msg']);
+    img, '--name=reader', '--exec=/bin/sh', '--', '-c', 'i=0; while [ ! -e /shared/msg ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; cat /shared/msg']);
   t.is(res.exitCode, 0, res.stderr);
   t.is(res.stdout, 'hello-from-writer\n');
 });
