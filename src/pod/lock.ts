@@ -103,7 +103,8 @@ const CHILD_FD = 3;
 
 /**
  * Run `flock(1) <mode> --nonblock` on `fd`: `locked` if it got the lock, not on conflict, and the pid of the
- * flock(1) process (which `/proc/locks` records as the lock's owner).
+ * flock(1) process (which `/proc/locks` records as the lock's owner). Plain `spawn`, not src/common/exec.ts:
+ * every `rkt run` takes a pod lock, and execa's load would cost more than this whole call.
  */
 async function flockFd(fd: number, mode: '--exclusive' | '--shared'): Promise<{ locked: boolean; pid: number | undefined }> {
   const { code, stderr, pid } = await new Promise<{ code: number | null; stderr: string; pid: number | undefined }>((resolve, reject) => {

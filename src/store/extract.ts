@@ -14,6 +14,8 @@ export interface Extraction {
  * untouched), hard links, device nodes, FIFOs, xattrs including security.capability, mtimes. node-tar drops
  * several of these (shared/notes/dependencies.md). The caller must feed only bytes whose headers it checked
  * (src/image/aci.ts gates them), so GNU tar's own refusals are a second line, not the first.
+ * Plain `spawn`, not src/common/exec.ts: this runs on every image import (rkt fetch, a first rkt run), where
+ * loading execa would add about a tenth to a small image's fetch (Documentation/hacking.md, "Dependencies").
  */
 export function startExtraction(dir: string, what: string): Extraction {
   const asRoot = process.getuid?.() === 0;
