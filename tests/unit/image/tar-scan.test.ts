@@ -1,0 +1,465 @@
+/**
+ * The tar header scanner (src/image/tar-scan.ts) on archives written byte by byte here: every header rule it
+ * enforces, the formats it reads (ustar prefix, GNU long names, pax records, base-256 numbers), and what a user
+ * is then told when such an archive is fetched (inspectAciStream wraps scanner errors as EACIFORMAT and applies
+ * the ACI layout rules on the headers the scanner reports).
+ */
+import test, { type ExecutionContext } from 'ava';
+import { Readable } from 'node:stream';
+import { RktError } from '../../../src/common/errors.js';
+import { inspectAciStream } from '../../../src/image/aci.js';
+import { parsePax, TarScanner, type TarHeader } from '../../../src/image/tar-scan.js';
+import { manifestJson } from '../../lib/tar.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Writing archives
+
+interface Hdr {
+  readonly name: string;
+  /** The typeflag character. */
+  readonly type?: string;
+  readonly size?: number;
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly mtime?: number;
+  readonly linkname?: string;
+  readonly prefix?: string;
+  /** The 8 bytes of magic and version; POSIX ustar by default. */
+  readonly magic?: string;
+  /** Raw bytes to put over a field after the rest is written: [offset, bytes]. */
+  readonly raw?: readonly (readonly [number, Buffer])[];
+  readonly checksum?: 'ok' | 'bad' | 'signed' | 'garbage';
+}
+
+const octal = (n: number, width: number): string => `${n.toString(8).padStart(width - 1, '0')}\0`;
+
+/** One 512-byte header block. */
+function header(o: Hdr): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(o.name, 0, 100, 'utf8');
+  h.write(octal(o.mode ?? 0o644, 8), 100, 'latin1');
+  h.write(octal(o.uid ?? 0, 8), 108, 'latin1');
+  h.write(octal(o.gid ?? 0, 8), 116, 'latin1');
+  h.write(octal(o.size ?? 0, 12), 124, 'latin1');
+  h.write(octal(o.mtime ?? 1_700_000_000, 12), 136, 'latin1');
+  h.write(o.type ?? '0', 156, 'latin1');
+  if (o.linkname !== undefined) h.write(o.linkname, 157, 100, 'utf8');
+  h.write(o.magic ?? 'ustar\u000000', 257, 'latin1');
+  if (o.prefix !== undefined) h.write(o.prefix, 345, 155, 'utf8');
+  for (const [at, bytes] of o.raw ?? []) bytes.copy(h, at);
+  h.write('        ', 148, 'latin1');
+  let unsigned = 0;
+  let signed = 0;
+  for (const b of h) { unsigned += b; signed += b > 127 ? b - 256 : b; }
+  const sum = { ok: unsigned, signed, bad: unsigned + 1, garbage: -1 }[o.checksum ?? 'ok'];
+  h.write(sum === -1 ? 'zz\0     ' : `${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
+}
+
+const padTo512 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+
+/** A header and its body (size taken from the body unless given), padded to whole blocks. */
+function entry(o: Hdr, body: string | Buffer = ''): Buffer {
+  const data = Buffer.from(body);
+  return Buffer.concat([header({ size: data.length, ...o }), padTo512(data)]);
+}
+
+/** pax records `LEN key=value\n`, LEN counting itself. */
+function paxRecords(pairs: Record<string, string>): Buffer {
+  const out: Buffer[] = [];
+  for (const [k, v] of Object.entries(pairs)) {
+    const rest = Buffer.byteLength(` ${k}=${v}\n`);
+    let len = rest + 1;
+    while (String(len).length + rest !== len) len++;
+    out.push(Buffer.from(`${len} ${k}=${v}\n`));
+  }
+  return Buffer.concat(out);
+}
+
+const pax = (pairs: Record<string, string>, type = 'x'): Buffer => entry({ name: 'PaxHeaders/x', type }, paxRecords(pairs));
+const gnuLong = (type: 'L' | 'K', name: string): Buffer => entry({ name: '././@LongLink', type }, `${name}\0`);
+const END = Buffer.alloc(1024);
+
+/** A whole archive: the parts and the two end-of-archive blocks. */
+const tar = (...parts: Buffer[]): Buffer => Buffer.concat([...parts, END]);
+
+/** The start of a valid ACI: its manifest and rootfs/. */
+const aciHead = (): Buffer[] => [entry({ name: 'manifest' }, manifestJson()), entry({ name: 'rootfs/', type: '5' })];
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading them
+
+interface Scanned { readonly headers: TarHeader[]; readonly bodies: Map<string, string> }
+
+/** Scan `bytes` in chunks of `chunk` bytes (all at once by default), asking for the body of every file. */
+function scan(bytes: Buffer, chunk = bytes.length, wantBody: (h: TarHeader) => boolean = (h) => h.type === 'file'): Scanned {
+  const headers: TarHeader[] = [];
+  const bodies = new Map<string, string>();
+  const s = new TarScanner({
+    onEntry: (h) => { headers.push(h); return wantBody(h); },
+    onBody: (h, c) => { bodies.set(h.path, (bodies.get(h.path) ?? '') + c.toString('latin1')); },
+  });
+  for (let i = 0; i < bytes.length; i += Math.max(chunk, 1)) s.write(bytes.subarray(i, i + Math.max(chunk, 1)));
+  s.end();
+  return { headers, bodies };
+}
+
+/** The ETARFORMAT error scanning `bytes` gives, with its exact message. */
+function scanFails(t: ExecutionContext, bytes: Buffer, message: string): void {
+  for (const chunk of [bytes.length, 1, 511]) {
+    const err = t.throws(() => scan(bytes, chunk), { instanceOf: RktError }, `in chunks of ${chunk}`);
+    t.is(err?.code, 'ETARFORMAT');
+    t.is(err?.message, message, `in chunks of ${chunk}`);
+  }
+}
+
+/** What a user is told when fetching `bytes` as the image "evil.aci". */
+async function fetchError(t: ExecutionContext, bytes: Buffer): Promise<RktError> {
+  const err = await t.throwsAsync(inspectAciStream(Readable.from([bytes]), 'evil.aci'), { instanceOf: RktError });
+  return err as RktError;
+}
+
+/** A fetch of `bytes` fails as "not a valid image" with the scanner's `message`, and the format hint. */
+async function notAnImage(t: ExecutionContext, bytes: Buffer, message: string): Promise<void> {
+  const err = await fetchError(t, bytes);
+  t.is(err.code, 'EACIFORMAT');
+  t.is(err.message, `evil.aci: not a valid image: ${message}`);
+  t.is(err.hint, 'an ACI is a tar (optionally gzip, bzip2 or xz compressed) holding "manifest" and "rootfs/"');
+  t.is(err.exitCode, 254);
+}
+
+/** A fetch of `bytes` fails as a bad layout with exactly `message`. */
+async function badLayout(t: ExecutionContext, bytes: Buffer, message: string): Promise<void> {
+  const err = await fetchError(t, bytes);
+  t.is(err.code, 'EACILAYOUT');
+  t.is(err.message, message);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// What the scanner reads
+
+test('every entry type is reported with its header fields; only asked-for bodies are delivered, without padding', (t) => {
+  const bytes = tar(
+    entry({ name: 'rootfs/', type: '5', mode: 0o755, uid: 0, gid: 0 }),
+    entry({ name: 'rootfs/file', mode: 0o4755, uid: 1000, gid: 100, mtime: 1_234_567_890 }, 'hello'),
+    entry({ name: 'rootfs/skipped' }, 'x'.repeat(700)),
+    entry({ name: 'rootfs/old-v7', type: '\0' }, 'v7'),
+    entry({ name: 'rootfs/contig', type: '7' }, 'c'),
+    entry({ name: 'rootfs/hard', type: '1', linkname: 'rootfs/file' }),
+    entry({ name: 'rootfs/sym', type: '2', linkname: '/etc/hosts' }),
+    entry({ name: 'rootfs/dev/null', type: '3', mode: 0o666, raw: [[329, Buffer.from('0000001\0')], [337, Buffer.from('0000003\0')]] }),
+    entry({ name: 'rootfs/dev/sda', type: '4', mode: 0o660 }),
+    entry({ name: 'rootfs/fifo', type: '6' }),
+  );
+  const { headers, bodies } = scan(bytes, bytes.length, (h) => h.type === 'file' && h.path !== 'rootfs/skipped');
+  t.deepEqual(headers.map((h) => [h.path, h.type, h.linkpath, h.size]), [
+    ['rootfs/', 'dir', '', 0],
+    ['rootfs/file', 'file', '', 5],
+    ['rootfs/skipped', 'file', '', 700],
+    ['rootfs/old-v7', 'file', '', 2],
+    ['rootfs/contig', 'file', '', 1],
+    ['rootfs/hard', 'hardlink', 'rootfs/file', 0],
+    ['rootfs/sym', 'symlink', '/etc/hosts', 0],
+    ['rootfs/dev/null', 'chardev', '', 0],
+    ['rootfs/dev/sda', 'blockdev', '', 0],
+    ['rootfs/fifo', 'fifo', '', 0],
+  ]);
+  t.deepEqual(headers[1], { path: 'rootfs/file', type: 'file', linkpath: '', size: 5, mode: 0o4755, uid: 1000, gid: 100, mtime: 1_234_567_890 });
+  t.deepEqual([...bodies], [['rootfs/file', 'hello'], ['rootfs/old-v7', 'v7'], ['rootfs/contig', 'c']]);
+});
+
+test('the result does not depend on how the input is cut into chunks', (t) => {
+  const bytes = tar(
+    entry({ name: 'rootfs/a' }, 'a'.repeat(1000)),
+    pax({ path: `rootfs/${'p'.repeat(200)}` }),
+    entry({ name: 'rootfs/short' }, 'b'.repeat(512)),
+    gnuLong('L', `rootfs/${'l'.repeat(300)}`),
+    entry({ name: 'rootfs/x' }, ''),
+  );
+  const whole = scan(bytes);
+  t.is(whole.headers.length, 3);
+  for (const chunk of [1, 7, 511, 512, 513, 4096]) t.deepEqual(scan(bytes, chunk), whole, `chunks of ${chunk}`);
+});
+
+test('a ustar prefix is joined to the name; an old GNU header has no prefix field', (t) => {
+  const deep = `rootfs/${'d'.repeat(120)}`;
+  const { headers } = scan(tar(
+    entry({ name: 'file', prefix: deep }, 'x'),
+    entry({ name: 'gnu-file', prefix: 'ignored', magic: 'ustar  \0' }, 'y'),
+  ));
+  t.deepEqual(headers.map((h) => h.path), [`${deep}/file`, 'gnu-file']);
+});
+
+test('a GNU long name (L) and long link (K) replace the next entry\'s name and link, and only that entry\'s', (t) => {
+  const longName = `rootfs/${'n'.repeat(150)}/file`;
+  const longLink = `/${'t'.repeat(150)}`;
+  const { headers } = scan(tar(
+    gnuLong('L', longName), gnuLong('K', longLink),
+    entry({ name: 'rootfs/trunc', type: '2', linkname: 'trunc-link' }),
+    entry({ name: 'rootfs/next', type: '2', linkname: 'own-link' }),
+  ));
+  t.deepEqual(headers.map((h) => [h.path, h.linkpath]), [[longName, longLink], ['rootfs/next', 'own-link']]);
+});
+
+test('pax records set path, linkpath and size of the next entry only; later records win', (t) => {
+  const body = 'z'.repeat(600);
+  const bytes = tar(
+    pax({ path: 'rootfs/first', comment: 'ignored' }), pax({ path: 'rootfs/from-pax', linkpath: '' }),
+    gnuLong('L', 'rootfs/from-gnu'),
+    entry({ name: 'rootfs/from-header' }, 'abc'),
+    pax({ linkpath: `rootfs/${'k'.repeat(120)}` }),
+    entry({ name: 'rootfs/link', type: '1', linkname: 'rootfs/short' }),
+    pax({ size: String(body.length) }),
+    Buffer.concat([header({ name: 'rootfs/big', size: 1 }), padTo512(Buffer.from(body))]),
+    entry({ name: 'rootfs/after' }, 'ok'),
+  );
+  const { headers, bodies } = scan(bytes);
+  t.deepEqual(headers.map((h) => [h.path, h.linkpath, h.size]), [
+    ['rootfs/from-pax', '', 3],
+    ['rootfs/link', `rootfs/${'k'.repeat(120)}`, 0],
+    ['rootfs/big', '', 600],
+    ['rootfs/after', '', 2],
+  ]);
+  t.is(bodies.get('rootfs/big'), body);
+  t.is(bodies.get('rootfs/after'), 'ok');
+});
+
+test('a global pax header may carry other keys, and an empty pax header is fine', (t) => {
+  const { headers } = scan(tar(pax({ comment: 'global', mtime: '1' }, 'g'), entry({ name: 'PaxHeaders/empty', type: 'x' }), entry({ name: 'rootfs/a' }, 'a')));
+  t.deepEqual(headers.map((h) => h.path), ['rootfs/a']);
+});
+
+test('numeric fields: octal with spaces or NULs, GNU base-256 for large values', (t) => {
+  const b256 = (v: number, width: number): Buffer => {
+    const b = Buffer.alloc(width);
+    let x = v;
+    for (let i = width - 1; i > 0; i--) { b[i] = x % 256; x = Math.floor(x / 256); }
+    b[0] = 0x80;
+    return b;
+  };
+  const big = 8 * 1024 ** 3 + 5; // more than the 8 GiB - 1 that 11 octal digits hold
+  const h = header({ name: 'rootfs/big', raw: [[124, b256(big, 12)], [108, b256(4_000_000_000, 8)], [116, Buffer.from(' 12 \0\0\0\0')]] });
+  const headers: TarHeader[] = [];
+  new TarScanner({ onEntry: (x) => { headers.push(x); } }).write(h);
+  t.is(headers[0]?.size, big);
+  t.is(headers[0]?.uid, 4_000_000_000);
+  t.is(headers[0]?.gid, 0o12);
+});
+
+test('parsePax reads records whose values hold spaces, "=" and newlines', (t) => {
+  const m = parsePax(paxRecords({ path: 'rootfs/a b=c', 'SCHILY.xattr.user.x': 'line1\nline2' }));
+  t.deepEqual([...m], [['path', 'rootfs/a b=c'], ['SCHILY.xattr.user.x', 'line1\nline2']]);
+  t.deepEqual([...parsePax(Buffer.alloc(0))], []);
+});
+
+test('an archive of only end-of-archive blocks has no entries and is not an error for the scanner; what follows them is not read', (t) => {
+  t.deepEqual(scan(END).headers, []);
+  t.deepEqual(scan(Buffer.concat([tar(entry({ name: 'rootfs/a' }, 'a')), Buffer.from('trailing garbage, never parsed')])).headers.map((h) => h.path), ['rootfs/a']);
+});
+
+test('an archive without end-of-archive blocks is read to its last entry', (t) => {
+  t.deepEqual(scan(entry({ name: 'rootfs/a' }, 'a')).headers.map((h) => h.path), ['rootfs/a']);
+});
+
+test('a handler that throws stops the scan at that entry, with its own error', (t) => {
+  const seen: string[] = [];
+  const s = new TarScanner({ onEntry: (h) => { seen.push(h.path); if (h.path === 'rootfs/b') throw new RktError('ETEST', 'refused b'); } });
+  t.throws(() => s.write(tar(entry({ name: 'rootfs/a' }), entry({ name: 'rootfs/b' }), entry({ name: 'rootfs/c' }))), { message: 'refused b' });
+  t.deepEqual(seen, ['rootfs/a', 'rootfs/b']);
+  t.is(s.entries, 2);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// What the scanner refuses, and what a user fetching such an archive reads
+
+const refusals: readonly (readonly [string, Buffer, string])[] = [
+  ['a first header with a bad checksum (not a tar at all)', tar(entry({ name: 'manifest', checksum: 'bad' }, '{}')),
+    'unrecognized archive format (not a tar)'],
+  ['a later header with a bad checksum', tar(...aciHead(), entry({ name: 'rootfs/a', checksum: 'bad' }, 'x')), 'bad tar header checksum'],
+  ['a checksum field that is not octal', tar(...aciHead(), entry({ name: 'rootfs/a', checksum: 'garbage' })), 'bad tar header checksum'],
+  ['a GNU sparse file', tar(...aciHead(), entry({ name: 'rootfs/sparse', type: 'S' }, 'x')), 'unsupported tar entry type "S"'],
+  ['a GNU volume label', tar(...aciHead(), entry({ name: 'label', type: 'V' })), 'unsupported tar entry type "V"'],
+  ['a GNU dump directory', tar(...aciHead(), entry({ name: 'rootfs/d', type: 'D' })), 'unsupported tar entry type "D"'],
+  ['a GNU multi-volume continuation', tar(...aciHead(), entry({ name: 'rootfs/m', type: 'M' })), 'unsupported tar entry type "M"'],
+  ['an old GNU long-name-by-rename entry', tar(...aciHead(), entry({ name: 'rootfs/n', type: 'N' })), 'unsupported tar entry type "N"'],
+  ['a Solaris ACL entry', tar(...aciHead(), entry({ name: 'rootfs/a', type: 'A' })), 'unsupported tar entry type "A"'],
+  ['a directory carrying data', tar(...aciHead(), entry({ name: 'rootfs/d/', type: '5' }, 'hello')),
+    'tar entry "rootfs/d/" is a dir but carries 5 bytes of data'],
+  ['a symlink carrying data', tar(...aciHead(), entry({ name: 'rootfs/l', type: '2', linkname: 'x' }, 'data')),
+    'tar entry "rootfs/l" is a symlink but carries 4 bytes of data'],
+  ['a hard link carrying data', tar(...aciHead(), entry({ name: 'rootfs/h', type: '1', linkname: 'rootfs/a' }, 'data')),
+    'tar entry "rootfs/h" is a hardlink but carries 4 bytes of data'],
+  ['a device node whose pax size gives it data', tar(...aciHead(), pax({ size: '3' }), entry({ name: 'rootfs/dev/x', type: '3' })),
+    'tar entry "rootfs/dev/x" is a chardev but carries 3 bytes of data'],
+  ['a mode that is not octal', tar(...aciHead(), entry({ name: 'rootfs/a', raw: [[100, Buffer.from('0000899\0')]] })), 'bad mode "0000899" in tar header'],
+  ['a uid that is not octal', tar(...aciHead(), entry({ name: 'rootfs/a', raw: [[108, Buffer.from('-000001\0')]] })), 'bad uid "-000001" in tar header'],
+  ['a size that is not octal', tar(...aciHead(), entry({ name: 'rootfs/a', raw: [[124, Buffer.from('0000000001x\0')]] })), 'bad size "0000000001x" in tar header'],
+  ['a negative base-256 number', tar(...aciHead(), entry({ name: 'rootfs/a', raw: [[116, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe])]] })),
+    'negative gid in tar header'],
+  ['a base-256 size beyond 2^53', tar(...aciHead(), entry({ name: 'rootfs/a', raw: [[124, Buffer.from([0x80, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0])]] })),
+    'size too large in tar header'],
+  ['a pax size that is not a number', tar(...aciHead(), pax({ size: '12x' }), entry({ name: 'rootfs/a' }, 'x')), 'bad pax size "12x"'],
+  ['a pax record whose length is not a number', tar(...aciHead(), entry({ name: 'PaxHeaders/a', type: 'x' }, 'abc path=rootfs/a\n'), entry({ name: 'rootfs/a' })),
+    'bad pax extended header record'],
+  ['a pax record longer than its header', tar(...aciHead(), entry({ name: 'PaxHeaders/a', type: 'x' }, '99 path=rootfs/a\n'), entry({ name: 'rootfs/a' })),
+    'bad pax extended header record'],
+  ['a pax record without "="', tar(...aciHead(), entry({ name: 'PaxHeaders/a', type: 'x' }, '12 pathonly\n'), entry({ name: 'rootfs/a' })),
+    'bad pax extended header record'],
+  ['a global pax header setting path', tar(...aciHead(), pax({ path: 'rootfs/a' }, 'g'), entry({ name: 'rootfs/b' })),
+    'a global pax header may not set path or linkpath'],
+  ['a global pax header setting linkpath', tar(...aciHead(), pax({ linkpath: '/etc/shadow' }, 'g'), entry({ name: 'rootfs/b' })),
+    'a global pax header may not set path or linkpath'],
+  ['a pax record of more than 1 MiB', tar(...aciHead(), header({ name: 'PaxHeaders/big', type: 'x', size: (1 << 20) + 1 })),
+    'tar metadata record of 1048577 bytes is too large'],
+  ['a GNU long name of more than 1 MiB', tar(...aciHead(), header({ name: '././@LongLink', type: 'L', size: (1 << 20) + 1 })),
+    'tar metadata record of 1048577 bytes is too large'],
+  ['an entry after a single end-of-archive block', Buffer.concat([...aciHead(), Buffer.alloc(512), entry({ name: 'rootfs/hidden' }, 'x'), END]),
+    'unexpected data after an end-of-archive block'],
+  ['input that stops inside a header', Buffer.concat([...aciHead(), header({ name: 'rootfs/a' }).subarray(0, 100)]), 'truncated input (needed 412 more bytes)'],
+  ['input that stops inside an entry\'s data', Buffer.concat([...aciHead(), header({ name: 'rootfs/a', size: 1000 }), Buffer.alloc(300)]),
+    'truncated input (needed 700 more bytes)'],
+  ['input that stops inside a pax record', Buffer.concat([...aciHead(), header({ name: 'PaxHeaders/a', type: 'x', size: 100 }), Buffer.alloc(50)]),
+    'truncated input (needed 462 more bytes)'],
+];
+
+for (const [what, bytes, message] of refusals) {
+  test(`refused: ${what}`, async (t) => {
+    scanFails(t, bytes, message);
+    await notAnImage(t, bytes, message);
+  });
+}
+
+test('empty input is "no tar entries found"', async (t) => {
+  scanFails(t, Buffer.alloc(0), 'no tar entries found');
+  await notAnImage(t, Buffer.alloc(0), 'no tar entries found');
+});
+
+test('an archive of only end-of-archive blocks is an image without a manifest', async (t) => {
+  await badLayout(t, END, 'evil.aci: bad image layout: no "manifest" entry');
+});
+
+// BUG (src/image/tar-scan.ts, TarScanner.end): input that ends inside the zero padding after an entry's data
+// is reported as "needed 0 more bytes" (the padding still missing is not counted).
+test.failing('input that stops inside an entry\'s padding says how many bytes are missing', (t) => {
+  const bytes = Buffer.concat([...aciHead(), header({ name: 'rootfs/a', size: 10 }), Buffer.from('0123456789'), Buffer.alloc(2)]);
+  scanFails(t, bytes, 'truncated input (needed 500 more bytes)');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The ACI layout rules applied to what the scanner reports, whichever header format carries the name
+
+const W = 'evil.aci: bad image layout:';
+const layoutCases: readonly (readonly [string, Buffer, string])[] = [
+  ['".." in a name', tar(...aciHead(), entry({ name: 'rootfs/../../etc/passwd' }, 'x')), `${W} entry "rootfs/../../etc/passwd" has a ".." component`],
+  ['".." hidden in a ustar prefix', tar(...aciHead(), entry({ name: 'passwd', prefix: 'rootfs/../..' }, 'x')), `${W} entry "rootfs/../../passwd" has a ".." component`],
+  ['".." in a pax path over a harmless name', tar(...aciHead(), pax({ path: 'rootfs/../../../etc/cron.d/x' }), entry({ name: 'rootfs/harmless' }, 'x')),
+    `${W} entry "rootfs/../../../etc/cron.d/x" has a ".." component`],
+  ['".." in a GNU long name', tar(...aciHead(), gnuLong('L', `rootfs/${'a'.repeat(100)}/../../../x`), entry({ name: 'rootfs/harmless' }, 'x')),
+    `${W} entry "rootfs/${'a'.repeat(100)}/../../../x" has a ".." component`],
+  ['an absolute name', tar(...aciHead(), entry({ name: '/etc/passwd' }, 'x')), `${W} entry "/etc/passwd" has an absolute path`],
+  ['an absolute pax path', tar(...aciHead(), pax({ path: '/root/.ssh/authorized_keys' }), entry({ name: 'rootfs/k' }, 'x')),
+    `${W} entry "/root/.ssh/authorized_keys" has an absolute path`],
+  ['a name outside rootfs/', tar(...aciHead(), entry({ name: 'etc/passwd' }, 'x')),
+    `${W} entry "etc/passwd" is outside rootfs/ (only "manifest" and "rootfs/" may be at the top)`],
+  ['a name beside rootfs/ that starts like it', tar(...aciHead(), entry({ name: 'rootfs2/a' }, 'x')),
+    `${W} entry "rootfs2/a" is outside rootfs/ (only "manifest" and "rootfs/" may be at the top)`],
+  ['a device node outside rootfs/', tar(...aciHead(), entry({ name: 'dev/sda', type: '4' })),
+    `${W} entry "dev/sda" is outside rootfs/ (only "manifest" and "rootfs/" may be at the top)`],
+  ['a write through a symlink planted earlier', tar(...aciHead(), entry({ name: 'rootfs/etc', type: '2', linkname: '/etc' }), entry({ name: 'rootfs/etc/passwd' }, 'x')),
+    `${W} entry "rootfs/etc/passwd" goes through the symlink "rootfs/etc" planted by an earlier entry`],
+  ['a write through a symlink named by pax', tar(...aciHead(), pax({ path: 'rootfs/usr' }), entry({ name: 'rootfs/innocent', type: '2', linkname: '/usr' }),
+    entry({ name: 'rootfs/usr/bin/sh' }, 'x')), `${W} entry "rootfs/usr/bin/sh" goes through the symlink "rootfs/usr" planted by an earlier entry`],
+  ['a directory made through a symlink', tar(...aciHead(), entry({ name: 'rootfs/l', type: '2', linkname: '../..' }), entry({ name: 'rootfs/l/d/', type: '5' })),
+    `${W} entry "rootfs/l/d/" goes through the symlink "rootfs/l" planted by an earlier entry`],
+  ['a hard link to an absolute path', tar(...aciHead(), entry({ name: 'rootfs/shadow', type: '1', linkname: '/etc/shadow' })),
+    `${W} hard link "rootfs/shadow" -> "/etc/shadow" has an absolute path`],
+  ['a hard link out of the tree', tar(...aciHead(), entry({ name: 'rootfs/x', type: '1', linkname: 'rootfs/../../x' })),
+    `${W} hard link "rootfs/x" -> "rootfs/../../x" has a ".." component`],
+  ['a hard link out of the tree by GNU long link', tar(...aciHead(), gnuLong('K', `rootfs/${'b'.repeat(100)}/../../..`), entry({ name: 'rootfs/x', type: '1', linkname: 'rootfs/y' })),
+    `${W} hard link "rootfs/x" -> "rootfs/${'b'.repeat(100)}/../../.." has a ".." component`],
+  ['a hard link out of the tree by pax linkpath', tar(...aciHead(), pax({ linkpath: '/etc/shadow' }), entry({ name: 'rootfs/x', type: '1', linkname: 'rootfs/y' })),
+    `${W} hard link "rootfs/x" -> "/etc/shadow" has an absolute path`],
+  ['a hard link to the manifest', tar(...aciHead(), entry({ name: 'rootfs/m', type: '1', linkname: 'manifest' })),
+    `${W} hard link "rootfs/m" points outside rootfs/ ("manifest")`],
+  ['a hard link through a planted symlink', tar(...aciHead(), entry({ name: 'rootfs/l', type: '2', linkname: '/' }), entry({ name: 'rootfs/x', type: '1', linkname: 'rootfs/l/etc/shadow' })),
+    `${W} hard link target of "rootfs/x": "rootfs/l/etc/shadow" goes through the symlink "rootfs/l" planted by an earlier entry`],
+  ['a second manifest', tar(...aciHead(), entry({ name: './manifest' }, manifestJson('example.com/other'))), `${W} duplicate entry "./manifest"`],
+  ['a manifest by pax path over a rootfs name', tar(...aciHead(), pax({ path: 'manifest' }), entry({ name: 'rootfs/m' }, manifestJson('example.com/other'))),
+    `${W} duplicate entry "manifest"`],
+  ['a manifest that is a device node', tar(entry({ name: 'manifest', type: '3' })), `${W} "manifest" is a chardev, not a regular file`],
+  ['a rootfs that is a FIFO', tar(entry({ name: 'manifest' }, manifestJson()), entry({ name: 'rootfs', type: '6' })), `${W} "rootfs" is a fifo, not a directory`],
+  ['an empty name', tar(...aciHead(), pax({ path: './' }), entry({ name: 'rootfs/a' }, 'x')), `${W} entry "./" has an empty path`],
+];
+
+for (const [what, bytes, message] of layoutCases) {
+  test(`layout: ${what} is refused`, async (t) => {
+    // The scanner itself reads these without complaint: the rule is the layout checker's, on the header it reports.
+    t.notThrows(() => scan(bytes));
+    await badLayout(t, bytes, message);
+  });
+}
+
+test('device nodes, FIFOs, setuid files and links inside rootfs/ are accepted as they are', async (t) => {
+  const bytes = tar(
+    ...aciHead(),
+    entry({ name: 'rootfs/dev/', type: '5' }),
+    entry({ name: 'rootfs/dev/null', type: '3', mode: 0o666 }),
+    entry({ name: 'rootfs/dev/loop0', type: '4', mode: 0o660, gid: 6 }),
+    entry({ name: 'rootfs/run-fifo', type: '6' }),
+    entry({ name: 'rootfs/su', mode: 0o4755 }, '#!/bin/sh\n'),
+    entry({ name: 'rootfs/su-again', type: '1', linkname: './rootfs/su' }),
+    entry({ name: 'rootfs/abs', type: '2', linkname: '/etc/hosts' }),
+    entry({ name: 'rootfs/up', type: '2', linkname: '../../..' }),
+  );
+  const seen: [string, string, number][] = [];
+  const info = await inspectAciStream(Readable.from([bytes]), 'ok.aci', { onEntry: (p, h) => { seen.push([p, h.type, h.mode]); } });
+  t.is(info.manifest.name, 'example.com/test');
+  t.deepEqual(seen.slice(2), [
+    ['rootfs/dev', 'dir', 0o644], ['rootfs/dev/null', 'chardev', 0o666], ['rootfs/dev/loop0', 'blockdev', 0o660],
+    ['rootfs/run-fifo', 'fifo', 0o644], ['rootfs/su', 'file', 0o4755], ['rootfs/su-again', 'hardlink', 0o644],
+    ['rootfs/abs', 'symlink', 0o644], ['rootfs/up', 'symlink', 0o644],
+  ]);
+  t.is(info.entries, 10);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Headers GNU tar reads differently from the scanner. GNU tar 1.34 (what the store extracts with, with the
+// options of src/store/extract.ts) was run by hand on archives built like each one below: in each case it
+// extracted what no checked header names.
+
+// BUG (src/image/tar-scan.ts): a regular-file entry ('0', '\0' or '7') whose name ends in "/" is a directory to
+// GNU tar, which then reads the entry's "data" as further tar headers. The scanner skips those bytes as data, so
+// the headers hidden in them are never checked: here a second "manifest" (GNU tar replaces the tree's manifest,
+// the one `rkt prepare` and `rkt image cat-manifest` read, with it) and a file outside rootfs/.
+for (const [how, named] of [
+  ['a ustar name', [] as Buffer[]],
+  ['a pax path', [pax({ path: 'rootfs/d/' })]],
+  ['a GNU long name', [gnuLong('L', 'rootfs/d/')]],
+] as const) {
+  test.failing(`a regular file named with a trailing "/" by ${how} is refused (GNU tar would read its data as headers)`, async (t) => {
+    const hidden = Buffer.concat([entry({ name: 'manifest' }, manifestJson('example.com/evil')), entry({ name: 'outside-rootfs' }, 'x')]);
+    const bytes = tar(...aciHead(), ...named, entry({ name: named.length === 0 ? 'rootfs/d/' : 'rootfs/plain' }, hidden));
+    const err = await fetchError(t, bytes);
+    t.true(['EACIFORMAT', 'EACILAYOUT'].includes(err.code), `${err.code}: ${err.message}`);
+  });
+}
+
+// BUG (src/image/tar-scan.ts): GNU tar takes the pax key GNU.sparse.name as the entry's name (over path and the
+// ustar name), for any entry. The scanner ignores it, so the layout rules are checked on a name GNU tar does not
+// use: here GNU tar writes the entry as the tree's "manifest", replacing the manifest that was checked.
+test.failing('a pax GNU.sparse.name is checked as the entry\'s name, or refused', async (t) => {
+  const bytes = tar(...aciHead(), pax({ 'GNU.sparse.name': 'manifest' }), entry({ name: 'rootfs/innocent' }, manifestJson('example.com/evil')));
+  const err = await fetchError(t, bytes);
+  t.true(['EACIFORMAT', 'EACILAYOUT'].includes(err.code), `${err.code}: ${err.message}`);
+});
+
+// BUG (src/image/tar-scan.ts): a pax path is a C string to GNU tar (cut at the first NUL), a JS string to the
+// scanner. The checks then see another name than GNU tar extracts: a symlink "rootfs/l\0x" is "rootfs/l" to GNU
+// tar, and a later "rootfs/l/f" passes the planted-symlink rule. (GNU tar's own deferral of symlinks with
+// absolute or ".." targets still stopped an escape from the tree when tried; a relative one is followed.)
+test.failing('a NUL byte in a pax path is refused or cut as GNU tar cuts it', async (t) => {
+  const bytes = tar(...aciHead(), pax({ path: 'rootfs/l\0x' }), entry({ name: 'rootfs/lx', type: '2', linkname: '/etc' }), entry({ name: 'rootfs/l/passwd' }, 'x'));
+  const err = await fetchError(t, bytes);
+  t.true(['EACIFORMAT', 'EACILAYOUT'].includes(err.code), `${err.code}: ${err.message}`);
+});
