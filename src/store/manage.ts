@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -118,16 +117,8 @@ export async function exportImage(store: Store, rec: ImageRecord, out: string): 
   }
 }
 
-/** Copy a directory tree with GNU cp, keeping owners, modes, links, devices, xattrs and times. */
-export function copyTree(src: string, dst: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('cp', ['-a', '--no-target-directory', src, dst], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new RktError('ECOPY', `copying ${src} to ${dst} failed: ${err.trim()}`))));
-  });
-}
+/** Kept for importers not yet moved to common/fs-tree.ts. */
+export { copyTree } from '../common/fs-tree.js';
 
 interface Node { type: string; mode: number; uid: number; gid: number; size: number; link?: string; digest?: string }
 
