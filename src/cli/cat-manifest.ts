@@ -1,12 +1,12 @@
 import type { CommandSpec } from './command.js';
-import { podWords, uuidFileFlag } from './pod-arg.js';
+import { podWords, UUID_FILE_FLAG } from './pod-arg.js';
 
 export const command: CommandSpec = {
   path: ['cat-manifest'],
   operands: '[uuid]',
   summary: 'Inspect and print the pod manifest',
   needsRoot: false,
-  flags: (y) => uuidFileFlag(y).option('pretty-print', { type: 'boolean', default: true, describe: 'apply indent and newlines' }),
+  flags: [UUID_FILE_FLAG, { name: 'pretty-print', kind: 'boolean', default: true, describe: 'apply indent and newlines' }],
   run: async (args, ctx) => {
     const [word] = await podWords(args, 'uuid', false);
     const { getPod } = await import('../pod/pods.js');

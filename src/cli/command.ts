@@ -1,4 +1,3 @@
-import type { Argv } from 'yargs';
 import type { GlobalOptions } from '../common/options.js';
 
 /** Where a command writes. The entry point passes the process's streams; tests pass buffers. */
@@ -15,6 +14,29 @@ export interface CommandContext {
   readonly rest: readonly string[];
   /** Registers what to do when rkt is asked to stop (SIGTERM, SIGINT): given by the entry point. */
   readonly onStop?: (handler: () => void) => void;
+}
+
+/** How a flag takes its value: a word, none (`--flag`, `--flag=true|false`), or a word each time it is given. */
+export type FlagKind = 'string' | 'boolean' | 'list';
+
+/**
+ * One flag of one command: the single declaration that the parser, `--help`, `rkt completion` and the
+ * documentation test all read. Nothing else declares flags.
+ */
+export interface FlagSpec {
+  readonly name: string;
+  readonly kind: FlagKind;
+  readonly describe: string;
+  readonly default?: string | boolean;
+  /** `rkt run`/`rkt prepare`: a pod flag (before the first image) or an app flag (after an image). */
+  readonly scope?: 'pod' | 'app';
+  /** A string flag whose value may be left out: `--wait` alone is `--wait=forever`, it never takes the next word. */
+  readonly optionalValue?: boolean;
+  /**
+   * rkt has this flag but it is not built yet: refused with exit 2 ("not supported yet") when given at all
+   * (`any`) or when given true (`true`; `--flag=false` asks for what rkt does anyway and is accepted).
+   */
+  readonly notYet?: 'any' | 'true';
 }
 
 /** Parsed flags and positionals of one command, as yargs gives them. */
@@ -36,12 +58,10 @@ export interface CommandSpec {
   readonly needsRoot: boolean;
   /**
    * The command parses its own words (everything after its name reaches it in `ctx.rest`, untouched), as
-   * `rkt run` does for its per-image flags. Its `flags` then only document them for --help.
+   * `rkt run` does for its per-image flags, with the same `flags` table.
    */
   readonly rawArgs?: boolean;
-  /** String flags whose value is optional (`--wait` alone, or `--wait=10s`): a bare one never takes the next word. */
-  readonly optionalValueFlags?: readonly string[];
-  /** Declares the command's own flags. */
-  readonly flags?: (y: Argv) => Argv;
+  /** The command's own flags (the global ones are in src/cli/index.ts). */
+  readonly flags?: readonly FlagSpec[];
   readonly run: (args: Args, ctx: CommandContext) => Promise<number>;
 }

@@ -1,5 +1,6 @@
 import type { CommandSpec } from './command.js';
 import { UsageError } from '../common/errors.js';
+import { UUID_FILE_FLAG } from './pod-arg.js';
 
 /** `[--app NAME] [--uuid-file F] UUID [CMD...]`: flags stop at the pod UUID; the rest is CMD, untouched. */
 export function parseEnterArgs(words: readonly string[]): { app?: string; uuidFile?: string; uuid?: string; cmd: string[] } {
@@ -32,8 +33,7 @@ export const command: CommandSpec = {
   description: 'rkt enter [--app NAME] UUID [CMD [ARGS...]]. CMD defaults to /bin/bash if the image has it, else /bin/sh.',
   needsRoot: true,
   rawArgs: true,
-  flags: (y) => y.option('app', { type: 'string', describe: 'the app to enter (needed when the pod has several)' })
-    .option('uuid-file', { type: 'string', describe: 'read the pod UUID from this file' }),
+  flags: [{ name: 'app', kind: 'string', describe: 'the app to enter (needed when the pod has several)' }, UUID_FILE_FLAG],
   run: async (_args, ctx) => {
     const a = parseEnterArgs(ctx.rest);
     const pods = await import('../pod/pods.js');

@@ -1,7 +1,7 @@
 import type { CommandSpec } from './command.js';
 import { UsageError } from '../common/errors.js';
 import { refuseExisting } from './flags.js';
-import { uuidFileFlag } from './pod-arg.js';
+import { UUID_FILE_FLAG } from './pod-arg.js';
 
 export const command: CommandSpec = {
   path: ['export'],
@@ -9,9 +9,11 @@ export const command: CommandSpec = {
   summary: "Export an exited pod's app, with the files it wrote, as an ACI",
   description: 'rkt export [--app=NAME] UUID FILE.aci, or rkt export --uuid-file=F FILE.aci. Prints the new image\'s ID. The pod must have exited.',
   needsRoot: true,
-  flags: (y) => uuidFileFlag(y)
-    .option('app', { type: 'string', describe: 'the app to export (needed when the pod has several)' })
-    .option('overwrite', { type: 'boolean', default: false, describe: 'replace FILE if it exists' }),
+  flags: [
+    UUID_FILE_FLAG,
+    { name: 'app', kind: 'string', describe: 'the app to export (needed when the pod has several)' },
+    { name: 'overwrite', kind: 'boolean', default: false, describe: 'replace FILE if it exists' },
+  ],
   run: async (args, ctx) => {
     const pods = await import('../pod/pods.js');
     const viaFile = typeof args['uuid-file'] === 'string';

@@ -9,9 +9,10 @@ export const command: CommandSpec = {
   description: 'IMAGE is a file path or file:// URL, an http(s) URL, an Image ID, or a name with optional labels '
     + '(example.com/app:1.0, example.com/app,version=1.0,os=linux) found by appc discovery. Prints each Image ID on stdout.',
   needsRoot: false,
-  flags: (y) => y
-    .option('pull-policy', { type: 'string', default: 'update', describe: 'new: use the store if it has the image; update: check the remote; never: store only' })
-    .option('full', { type: 'boolean', default: false, describe: 'print the full Image ID' }),
+  flags: [
+    { name: 'pull-policy', kind: 'string', default: 'update', describe: 'new: use the store if it has the image; update: check the remote; never: store only' },
+    { name: 'full', kind: 'boolean', default: false, describe: 'print the full Image ID' },
+  ],
   run: async (args, ctx) => {
     const policy = String(args['pull-policy']);
     if (policy !== 'new' && policy !== 'update' && policy !== 'never') throw new UsageError(`bad --pull-policy "${policy}": want new, update or never`);

@@ -6,10 +6,11 @@ export const command: CommandSpec = {
   summary: 'Garbage-collect pods that have exited, and expired prepared pods',
   description: 'Exited pods are marked, then removed once marked for longer than the grace period. A running pod is never touched.',
   needsRoot: true,
-  flags: (y) => y
-    .option('grace-period', { type: 'string', default: '30m', describe: 'how long an exited pod stays marked before removal' })
-    .option('expire-prepared', { type: 'string', default: '24h', describe: 'remove prepared pods older than this' })
-    .option('mark-only', { type: 'boolean', default: false, describe: 'only mark exited pods; remove nothing' }),
+  flags: [
+    { name: 'grace-period', kind: 'string', default: '30m', describe: 'how long an exited pod stays marked before removal' },
+    { name: 'expire-prepared', kind: 'string', default: '24h', describe: 'remove prepared pods older than this' },
+    { name: 'mark-only', kind: 'boolean', default: false, describe: 'only mark exited pods; remove nothing' },
+  ],
   run: async (args, ctx) => {
     const graceMs = parseDuration('--grace-period', String(args['grace-period']));
     const expirePreparedMs = parseDuration('--expire-prepared', String(args['expire-prepared']));

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import type { Args, CommandSpec, Io } from './command.js';
+import type { Args, CommandSpec, FlagSpec, Io } from './command.js';
+import { GLOBAL_FLAGS as GLOBAL_FLAG_SPECS, refuseNotYet } from './flags.js';
 import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js';
 import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
 import { enableTrace, trace } from '../common/trace.js';
@@ -44,18 +45,22 @@ export function splitSeparators(argv: readonly string[]): { head: string[]; rest
   return i < 0 ? { head: [...argv], rest: [] } : { head: argv.slice(0, i), rest: argv.slice(i) };
 }
 
+/** Declare `flags` to yargs (as global flags with `global`). */
+export function applyFlags(y: Argv, flags: readonly FlagSpec[], global = false): Argv {
+  let out = y;
+  for (const f of flags) {
+    out = out.option(f.name, {
+      type: f.kind === 'boolean' ? 'boolean' : 'string',
+      describe: f.notYet === undefined ? f.describe : `${f.describe} (not supported yet${f.notYet === 'true' ? ': only =false' : ''})`,
+      ...(f.default !== undefined ? { default: f.default } : {}),
+      ...(global ? { global: true } : {}),
+    });
+  }
+  return out;
+}
+
 function globalFlags(y: Argv): Argv {
-  return y
-    .option('dir', { type: 'string', default: '/var/lib/rkt', describe: 'rkt data directory', global: true })
-    .option('system-config', { type: 'string', default: '/usr/lib/rkt', describe: 'system configuration directory', global: true })
-    .option('local-config', { type: 'string', default: '/etc/rkt', describe: 'local configuration directory', global: true })
-    .option('user-config', { type: 'string', describe: 'user configuration directory', global: true })
-    .option('insecure-options', {
-      type: 'string', global: true,
-      describe: 'comma-separated list of security checks to skip: none,image,tls,ondisk,http,pubkey,capabilities,paths,seccomp,all-fetch,all-run,all',
-    })
-    .option('trust-keys-from-https', { type: 'boolean', default: false, describe: 'automatically trust gpg keys fetched from https', global: true })
-    .option('debug', { type: 'boolean', default: false, describe: 'print out more debug information to stderr', global: true });
+  return applyFlags(y, GLOBAL_FLAG_SPECS, true);
 }
 
 /** A flag given zero, one or several times, as a list of strings. */
@@ -64,8 +69,8 @@ export function stringList(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
-/** Names of the global flags, with and without their negated forms, for telling unknown flags apart. */
-const GLOBAL_FLAGS = ['dir', 'system-config', 'local-config', 'user-config', 'insecure-options', 'trust-keys-from-https', 'debug', 'help', 'h'];
+/** Names of the global flags, for telling unknown flags apart. */
+const GLOBAL_FLAGS = [...GLOBAL_FLAG_SPECS.map((f) => f.name), 'help', 'h'];
 
 /**
  * Turn yargs's "Unknown argument(s): x, y" into rkt's words: an unknown flag is named with its dashes, an
@@ -90,6 +95,7 @@ export function usageMessage(msg: string, head: readonly string[], commandWords:
 }
 
 function toGlobals(a: Args): GlobalOptions {
+  refuseNotYet(GLOBAL_FLAG_SPECS, a);
   return {
     dir: String(a['dir']),
     systemConfig: String(a['system-config']),
@@ -103,6 +109,19 @@ function toGlobals(a: Args): GlobalOptions {
 
 interface Chosen { spec: CommandSpec; args: Args }
 
+/**
+ * A command's flags as yargs sees them. For a command that parses its own words (`rkt run`), yargs only
+ * documents them: its pod-wide flags as options, its per-image (app) flags in the epilogue.
+ */
+function flagsForHelp(y: Argv, spec: CommandSpec): Argv {
+  const flags = spec.flags ?? [];
+  const own = applyFlags(y, flags.filter((f) => f.scope !== 'app'));
+  const app = flags.filter((f) => f.scope === 'app');
+  if (app.length === 0) return own;
+  return own.epilogue(`App flags, after an image (for that image's app):\n${app.map((f) => `  --${f.name}${f.kind === 'boolean' ? '' : '=…'}  ${f.describe}`).join('\n')}\n`
+    + 'then -- ARGS for the app; --- starts the next image.');
+}
+
 /** Build the parser for the whole table; parsing records which command was chosen instead of running it. */
 async function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Promise<Argv> {
   // yargs costs ~100 ms to load: only commands that use it (and help) pay for it.
@@ -111,7 +130,7 @@ async function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): 
     command: spec.operands === undefined ? word : `${word} ${spec.operands}`,
     describe: spec.summary,
     builder: (y: Argv) => {
-      const withFlags = (spec.flags ? spec.flags(y) : y).strict();
+      const withFlags = flagsForHelp(y, spec).strict();
       return spec.description === undefined ? withFlags : withFlags.usage(`rkt ${spec.path.join(' ')}${spec.operands === undefined ? '' : ` ${spec.operands}`}\n\n${spec.summary}\n\n${spec.description}`);
     },
     handler: (args: Args) => { chosen.value = { spec, args }; },
@@ -168,7 +187,7 @@ async function helpText(words: readonly string[], io: Io): Promise<string> {
  * `io`. Never calls process.exit.
  */
 /** Global flags that take a value in the next word when given without `=`. */
-const VALUE_FLAGS = new Set(['--dir', '--system-config', '--local-config', '--user-config', '--insecure-options']);
+const VALUE_FLAGS = new Set(GLOBAL_FLAG_SPECS.filter((f) => f.kind !== 'boolean').map((f) => `--${f.name}`));
 
 /**
  * For a command that parses its own words (`rawArgs`), split argv after the command's name: the flags before
@@ -185,9 +204,9 @@ export function splitForCommand(argv: readonly string[]): { head: string[]; rest
 }
 
 /** The global flags' defaults, as yargs would fill them in. */
-const GLOBAL_DEFAULTS: Readonly<Record<string, unknown>> = {
-  dir: '/var/lib/rkt', 'system-config': '/usr/lib/rkt', 'local-config': '/etc/rkt', 'trust-keys-from-https': false, debug: false,
-};
+const GLOBAL_DEFAULTS: Readonly<Record<string, unknown>> = Object.fromEntries(
+  GLOBAL_FLAG_SPECS.filter((f) => f.default !== undefined).map((f) => [f.name, f.default]),
+);
 
 /**
  * For a command that parses its own words (`rkt run`, the command whose start-up matters most), read the
@@ -203,12 +222,13 @@ export function fastPath(head: readonly string[]): { value?: Chosen } {
     const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(head[i] ?? '');
     if (m === null) return {};
     const [, name = '', inline] = m;
-    if (name === 'debug' || name === 'trust-keys-from-https') {
+    const flag = GLOBAL_FLAG_SPECS.find((f) => f.name === name);
+    if (flag === undefined) return {};
+    if (flag.kind === 'boolean') {
       if (inline !== undefined && inline !== 'true' && inline !== 'false') return {};
       args[name] = inline !== 'false';
       continue;
     }
-    if (!['dir', 'system-config', 'local-config', 'user-config', 'insecure-options'].includes(name)) return {};
     const value = inline ?? head[++i];
     if (value === undefined || i >= head.length - 1 && inline === undefined) return {};
     if (name === 'insecure-options') insecure.push(value);
@@ -222,7 +242,7 @@ export function fastPath(head: readonly string[]): { value?: Chosen } {
 export function bareOptionalFlags(head: readonly string[]): string[] {
   const word = head.find((w) => !w.startsWith('-'));
   const spec = COMMANDS.find((c) => c.path.length === 1 && c.path[0] === word);
-  const flags = new Set((spec?.optionalValueFlags ?? []).map((f) => `--${f}`));
+  const flags = new Set((spec?.flags ?? []).filter((f) => f.optionalValue === true).map((f) => `--${f.name}`));
   return head.map((w) => (flags.has(w) ? `${w}=forever` : w));
 }
 
@@ -263,6 +283,7 @@ export async function main(argv: readonly string[], io: Io, onStop?: (handler: (
         return ExitCode.ok;
       }
     }
+    if (spec.rawArgs !== true) refuseNotYet(spec.flags ?? [], args);
     const globals = toGlobals(args);
     if (globals.debug || rest.includes('--debug')) {
       enableTrace((line) => io.stderr.write(line));
@@ -277,7 +298,7 @@ export async function main(argv: readonly string[], io: Io, onStop?: (handler: (
     if (err instanceof UsageError) {
       const words = head.filter((w) => !w.startsWith('-'));
       const path = COMMANDS.find((c) => c.path.every((p, i) => words[i] === p))?.path ?? [];
-      io.stderr.write('\n' + (await helpText(path, io).catch(() => 'see "rkt help"')) + '\n');
+      io.stderr.write(`see '${['rkt', ...path, '--help'].join(' ')}'\n`);
     }
     return err instanceof RktError ? err.exitCode : ExitCode.failure;
   }

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CommandSpec } from './command.js';
 import { isErrno } from '../common/errors.js';
-import { formatFlag, outputFormat, renderJson } from './flags.js';
+import { FORMAT_FLAG, outputFormat, renderJson } from './flags.js';
 import { humanAgo, renderTable } from './render.js';
 import { UsageError } from '../common/errors.js';
 
@@ -27,10 +27,12 @@ export const command: CommandSpec = {
   path: ['list'],
   summary: 'List pods',
   needsRoot: false,
-  flags: (y) => formatFlag(y)
-    .option('full', { type: 'boolean', default: false, describe: 'full UUIDs, image IDs and exact times' })
-    .option('no-legend', { type: 'boolean', default: false, describe: 'suppress the header line' })
-    .option('fields', { type: 'string', default: DEFAULT_FIELDS, describe: `columns, of ${FIELDS.join(',')} (unit, machine: from machined, under systemd)` }),
+  flags: [
+    FORMAT_FLAG,
+    { name: 'full', kind: 'boolean', default: false, describe: 'full UUIDs, image IDs and exact times' },
+    { name: 'no-legend', kind: 'boolean', default: false, describe: 'suppress the header line' },
+    { name: 'fields', kind: 'string', default: DEFAULT_FIELDS, describe: `columns, of ${FIELDS.join(',')} (unit, machine: from machined, under systemd)` },
+  ],
   run: async (args, ctx) => {
     const format = outputFormat(args['format']);
     const fields = parseFields(typeof args['fields'] === 'string' ? args['fields'] : DEFAULT_FIELDS);
@@ -97,7 +99,7 @@ export const command: CommandSpec = {
  * machined does not know shows machine `none`; a machine whose pod is not running is warned about.
  */
 async function addMachines(rows: Row[], warn: (m: string) => void): Promise<void> {
-  const { systemdBooted } = await import('../systemd/units.js');
+  const { systemdBooted } = await import('../systemd/detect.js');
   if (!(await systemdBooted())) return;
   const { rktMachines } = await import('../systemd/machined.js');
   let machines;

@@ -1,11 +1,8 @@
-import type { Argv } from 'yargs';
-import type { Args } from './command.js';
+import type { Args, FlagSpec } from './command.js';
 import { UsageError } from '../common/errors.js';
 
 /** `--uuid-file`, which every command that takes a pod accepts. */
-export function uuidFileFlag(y: Argv): Argv {
-  return y.option('uuid-file', { type: 'string', describe: 'read the pod UUID from this file' });
-}
+export const UUID_FILE_FLAG: FlagSpec = { name: 'uuid-file', kind: 'string', describe: 'read the pod UUID from this file' };
 
 /** The pod words given: operands, or the one in --uuid-file. Exactly one source is a usage rule. */
 export async function podWords(args: Args, operand: string, many: boolean): Promise<string[]> {

@@ -1,6 +1,6 @@
 import type { CommandSpec } from './command.js';
 import { formatError, RktError } from '../common/errors.js';
-import { podWords, uuidFileFlag } from './pod-arg.js';
+import { podWords, UUID_FILE_FLAG } from './pod-arg.js';
 
 export const command: CommandSpec = {
   path: ['rm'],
@@ -8,7 +8,7 @@ export const command: CommandSpec = {
   summary: 'Remove all files and resources of pods that are not running',
   description: 'Exits 1 if any pod could not be removed.',
   needsRoot: true,
-  flags: (y) => uuidFileFlag(y),
+  flags: [UUID_FILE_FLAG],
   run: async (args, ctx) => {
     const { getPod } = await import('../pod/pods.js');
     const { removePod } = await import('../stage0/pod-ops.js');

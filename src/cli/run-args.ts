@@ -4,6 +4,9 @@
  * so this grammar is parsed here. Pure.
  */
 import { UsageError } from '../common/errors.js';
+import type { FlagSpec } from './command.js';
+import { findFlag, GLOBAL_FLAGS, refuseNotYet } from './flags.js';
+import { RUN_FLAGS } from './run-flags.js';
 
 export interface AppArgs {
   readonly image: string;
@@ -26,22 +29,13 @@ export interface RunArgs {
   readonly help: boolean;
 }
 
-type Kind = 'string' | 'list' | 'boolean';
+/** The flags a `rkt run`-style command takes among its words: its own table, plus the global flags. */
+function tableFor(flags: readonly FlagSpec[]): readonly FlagSpec[] {
+  return [...flags, ...GLOBAL_FLAGS.map((g) => ({ ...g, scope: 'pod' as const }))];
+}
 
-/** Pod-wide flags of `rkt run` / `rkt prepare`, with the global flags that may stand among them. */
-export const POD_FLAGS: Readonly<Record<string, Kind>> = {
-  'set-env': 'list', 'set-env-file': 'list', 'inherit-env': 'boolean', volume: 'list', hostname: 'string',
-  'uuid-file-save': 'string', interactive: 'boolean', 'no-overlay': 'boolean', 'pull-policy': 'string', net: 'string',
-  'stage1-path': 'string', 'stage1-url': 'string', 'stage1-name': 'string', 'stage1-hash': 'string', 'stage1-from-dir': 'string',
-  'pod-manifest': 'string', quiet: 'boolean', mount: 'list', slice: 'string', memory: 'string', cpu: 'string', 'mds-register': 'boolean', dns: 'list', 'private-users': 'boolean', detach: 'boolean',
-  // global flags
-  dir: 'string', 'system-config': 'string', 'local-config': 'string', 'user-config': 'string', 'insecure-options': 'list',
-  'trust-keys-from-https': 'boolean', debug: 'boolean',
-};
-
-const APP_FLAGS: Readonly<Record<string, Kind>> = {
-  exec: 'string', name: 'string', user: 'string', group: 'string', 'working-dir': 'string', environment: 'list', mount: 'list',
-};
+/** Global flags that may also follow an image, as rkt allowed. */
+const GLOBALS_AFTER_IMAGE = ['debug', 'insecure-options', 'dir'];
 
 function parseBool(flag: string, v: string): boolean {
   if (v === 'true' || v === '1') return true;
@@ -50,11 +44,12 @@ function parseBool(flag: string, v: string): boolean {
 }
 
 /**
- * Parse the words after `rkt run`. `podFlags` lets `prepare` and `run` differ. A flag before the first image
- * is a pod flag; after an image, an app flag of that image. `--` gives the rest (up to `---`) as the app's
- * arguments; `---` starts the next image.
+ * Parse the words after `rkt run` against the command's flag table (`RUN_FLAGS`, `PREPARE_FLAGS`). A flag
+ * before the first image is a pod flag; after an image, an app flag of that image. `--` gives the rest (up to
+ * `---`) as the app's arguments; `---` starts the next image. A flag rkt has but does not build yet is refused.
  */
-export function parseRunArgs(words: readonly string[], podFlags: Readonly<Record<string, Kind>> = POD_FLAGS): RunArgs {
+export function parseRunArgs(words: readonly string[], flags: readonly FlagSpec[] = RUN_FLAGS): RunArgs {
+  const table = tableFor(flags);
   const pod: Record<string, string | boolean | string[]> = {};
   const podMounts: string[] = [];
   const apps: { image: string; flags: Record<string, string | string[]>; args: string[] }[] = [];
@@ -87,17 +82,19 @@ export function parseRunArgs(words: readonly string[], podFlags: Readonly<Record
       const m = /^--?([^=]+)(?:=(.*))?$/s.exec(w);
       const name = m?.[1] ?? w;
       const inline = m?.[2];
-      const table = current === undefined ? podFlags : APP_FLAGS;
-      let kind = table[name];
-      // Global flags may also follow an image, as rkt allowed.
-      if (kind === undefined && current !== undefined && ['debug', 'insecure-options', 'dir'].includes(name)) kind = podFlags[name];
-      if (kind === undefined) {
-        if (current !== undefined && m !== null && podFlags[name] !== undefined) {
+      let flag = findFlag(table, name, current === undefined ? 'pod' : 'app');
+      if (flag === undefined && current !== undefined && GLOBALS_AFTER_IMAGE.includes(name)) flag = findFlag(table, name, 'pod');
+      if (flag === undefined) {
+        if (current !== undefined && m !== null && findFlag(table, name, 'pod') !== undefined) {
           throw new UsageError(`--${name} is a pod flag: put it before the first image`);
+        }
+        if (current === undefined && m !== null && findFlag(table, name, 'app') !== undefined) {
+          throw new UsageError(`--${name} is an app flag: put it after the image it is for`);
         }
         throw new UsageError(`unknown flag "${w.replace(/=.*$/s, '')}"${current === undefined ? '' : ` for image ${current.image}`}`);
       }
-      const into: Record<string, string | boolean | string[]> = current !== undefined && APP_FLAGS[name] !== undefined ? current.flags : pod;
+      const kind = flag.kind;
+      const into: Record<string, string | boolean | string[]> = current !== undefined && flag.scope === 'app' ? current.flags : pod;
       if (kind === 'boolean') into[name] = inline === undefined ? true : parseBool(name, inline);
       else if (kind === 'list') {
         const v = take(name, inline);
@@ -110,6 +107,8 @@ export function parseRunArgs(words: readonly string[], podFlags: Readonly<Record
     apps.push({ image: w, flags: {}, args: [] });
     i++;
   }
+  refuseNotYet(table, pod);
+  for (const a of apps) refuseNotYet(table, a.flags);
   return {
     pod, podMounts, help,
     apps: apps.map((a) => {

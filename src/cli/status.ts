@@ -1,8 +1,8 @@
 import type { CommandSpec } from './command.js';
 import { RktError } from '../common/errors.js';
 import { parseDuration } from '../common/options.js';
-import { formatFlag, outputFormat, renderJson } from './flags.js';
-import { podWords, uuidFileFlag } from './pod-arg.js';
+import { FORMAT_FLAG, outputFormat, renderJson } from './flags.js';
+import { podWords, UUID_FILE_FLAG } from './pod-arg.js';
 import type { PodInfo } from '../pod/pods.js';
 
 /** The `key=value` lines rkt status prints (rkt's order and names). */
@@ -37,10 +37,11 @@ export const command: CommandSpec = {
   operands: '[uuid]',
   summary: 'Check the status of a pod',
   needsRoot: false,
-  optionalValueFlags: ['wait', 'wait-ready'],
-  flags: (y) => uuidFileFlag(formatFlag(y))
-    .option('wait', { type: 'string', describe: 'wait for the pod to exit: --wait (forever) or --wait=DURATION (then exit 254)' })
-    .option('wait-ready', { type: 'string', describe: 'wait for the pod to be running with its apps started: --wait-ready or --wait-ready=DURATION' }),
+  flags: [
+    FORMAT_FLAG, UUID_FILE_FLAG,
+    { name: 'wait', kind: 'string', optionalValue: true, describe: 'wait for the pod to exit: --wait (forever) or --wait=DURATION (then exit 254)' },
+    { name: 'wait-ready', kind: 'string', optionalValue: true, describe: 'wait for the pod to be running with its apps started: --wait-ready or --wait-ready=DURATION' },
+  ],
   run: async (args, ctx) => {
     const format = outputFormat(args['format']);
     const [word] = await podWords(args, 'uuid', false);
@@ -65,7 +66,7 @@ export const command: CommandSpec = {
       pod = await getPod(ctx.globals.dir, pod.uuid);
     }
     // Under systemd, what machined knows about the pod (D-Bus is loaded only there).
-    const { systemdBooted } = await import('../systemd/units.js');
+    const { systemdBooted } = await import('../systemd/detect.js');
     const m = (await systemdBooted()) ? await import('../systemd/machined.js') : undefined;
     const report = m === undefined ? undefined : await m.queryPod(pod.uuid, pod.state);
     const lines = [...statusLines(pod), ...(m !== undefined && report !== undefined ? m.reportLines(report) : [])];

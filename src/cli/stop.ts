@@ -1,6 +1,6 @@
 import type { CommandSpec } from './command.js';
 import { formatError, RktError } from '../common/errors.js';
-import { podWords, uuidFileFlag } from './pod-arg.js';
+import { podWords, UUID_FILE_FLAG } from './pod-arg.js';
 
 export const command: CommandSpec = {
   path: ['stop'],
@@ -8,7 +8,7 @@ export const command: CommandSpec = {
   summary: 'Stop running pods',
   description: 'Graceful by default: the pod\'s systemd stops each app (post-stop handlers run). Exits 1 if any pod could not be stopped.',
   needsRoot: true,
-  flags: (y) => uuidFileFlag(y).option('force', { type: 'boolean', default: false, describe: 'kill the pod at once (SIGKILL)' }),
+  flags: [UUID_FILE_FLAG, { name: 'force', kind: 'boolean', default: false, describe: 'kill the pod at once (SIGKILL)' }],
   run: async (args, ctx) => {
     const { getPod } = await import('../pod/pods.js');
     const { stopPod } = await import('../stage0/pod-ops.js');

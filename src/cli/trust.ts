@@ -173,10 +173,11 @@ export const command: CommandSpec = {
     + 'a file:// URL or an https:// URL; without one, the keys of the prefix are found by appc discovery '
     + '(ac-discovery-pubkeys). The fingerprint is shown and must be confirmed unless --skip-fingerprint-review.',
   needsRoot: false,
-  flags: (y) => y
-    .option('prefix', { type: 'string', describe: 'trust the key for images whose name starts with this prefix (e.g. example.com/app)' })
-    .option('root', { type: 'boolean', default: false, describe: 'trust the key for every image' })
-    .option('skip-fingerprint-review', { type: 'boolean', default: false, describe: "accept the key without asking to confirm its fingerprint" })
-    .option('insecure-allow-http', { type: 'boolean', default: false, describe: 'allow plain http for key discovery and fetching' }),
+  flags: [
+    { name: 'prefix', kind: 'string', describe: 'trust the key for images whose name starts with this prefix (e.g. example.com/app)' },
+    { name: 'root', kind: 'boolean', default: false, describe: 'trust the key for every image' },
+    { name: 'skip-fingerprint-review', kind: 'boolean', default: false, describe: 'accept the key without asking to confirm its fingerprint' },
+    { name: 'insecure-allow-http', kind: 'boolean', default: false, describe: 'allow plain http for key discovery and fetching' },
+  ],
   run: trust,
 };

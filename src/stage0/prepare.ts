@@ -4,8 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { describe, isErrno, RktError } from '../common/errors.js';
-import { writeFileAtomic } from '../common/fs-atomic.js';
+import { isErrno, RktError } from '../common/errors.js';
 import { fromStore } from '../fetch/source.js';
 import type { GlobalOptions } from '../common/options.js';
 import { isAcName } from '../image/names.js';
@@ -15,10 +14,9 @@ import { serializePodManifest, validatePodManifest, type Mount, type PodManifest
 import type { Store } from '../store/store.js';
 import { touchRecord, type ImageRecord } from '../store/records.js';
 import type { PullPolicy } from '../fetch/pull-policy.js';
-import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
-import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
+import { aceEnvironment } from './app-setup.js';
+import { applyLayout, planPodLayout } from './pod-layout.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
-import * as layout from '../pod/layout.js';
 
 export interface AppRequest {
   readonly image: string;
@@ -64,7 +62,7 @@ export interface PodOptions {
   readonly stage1Enter: string;
 }
 
-export const OPTIONS_FILE = 'options.json';
+export { OPTIONS_FILE } from './pod-layout.js';
 
 /** The default app name: the image name's last path element (`example.com/busybox` → `busybox`). */
 export function defaultAppName(imageName: string): string {
@@ -163,65 +161,6 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
   return manifest;
 }
 
-async function mkdirOwned(dir: string, like?: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-  if (like === undefined) return;
-  const st = await fs.stat(like);
-  await fs.chmod(dir, st.mode & 0o7777);
-  await fs.chown(dir, st.uid, st.gid);
-}
-
-/** Files an app gets per the ACE when its image lacks them: /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab. */
-async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none'): Promise<void> {
-  const etcLower = await resolveInRoot(imageRoot, '/etc');
-  const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === path.join(imageRoot, 'etc');
-  const etc = path.join(upper, 'etc');
-  const ensureEtc = () => mkdirOwned(etc, lowerEtcIsDir ? etcLower : undefined);
-  const missing = async (p: string) => (await resolveInRoot(imageRoot, p)) === undefined;
-  if (await missing('/etc/hosts')) {
-    await ensureEtc();
-    await fs.writeFile(path.join(etc, 'hosts'), `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, { mode: 0o644 });
-  }
-  await ensureEtc();
-  await fs.writeFile(path.join(etc, 'hostname'), `${hostname}\n`, { mode: 0o644 });
-  if (net === 'host' && (await missing('/etc/resolv.conf'))) {
-    try {
-      await fs.copyFile('/etc/resolv.conf', path.join(etc, 'resolv.conf'));
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
-  }
-  if (await missing('/etc/mtab')) await fs.symlink('../proc/self/mounts', path.join(etc, 'mtab'));
-}
-
-/**
- * The pod's systemd resolves `User=`/`Group=` against the stage1's own /etc/passwd and /etc/group, even for
- * numbers: give every uid and gid the apps use an entry there (in the pod's copy), as rkt's stage1 did.
- */
-async function addIdentities(stage1Image: string, s1Root: string, apps: readonly AppUnitSpec[]): Promise<void> {
-  const read = (f: string) => fs.readFile(path.join(stage1Image, 'etc', f), 'utf8').catch((err: unknown) => {
-    if (isErrno(err, 'ENOENT')) return '';
-    throw err;
-  });
-  const [passwd, group] = await Promise.all([read('passwd'), read('group')]);
-  const have = (text: string) => new Set(text.split('\n').map((l) => Number(l.split(':')[2])).filter(Number.isInteger));
-  const uids = have(passwd);
-  const gids = have(group);
-  const addP: string[] = [];
-  const addG: string[] = [];
-  for (const a of apps) {
-    if (!uids.has(a.uid)) { uids.add(a.uid); addP.push(`rkt-uid-${a.uid}:x:${a.uid}:${a.gid}:rkt app user:/:/sbin/nologin`); }
-    for (const g of [a.gid, ...a.supplementaryGids]) {
-      if (!gids.has(g)) { gids.add(g); addG.push(`rkt-gid-${g}:x:${g}:`); }
-    }
-  }
-  if (addP.length === 0 && addG.length === 0) return;
-  await fs.mkdir(path.join(s1Root, 'etc'), { recursive: true, mode: 0o755 });
-  const withEnd = (t: string) => (t === '' || t.endsWith('\n') ? t : `${t}\n`);
-  await fs.writeFile(path.join(s1Root, 'etc', 'passwd'), withEnd(passwd) + addP.map((l) => `${l}\n`).join(''), { mode: 0o644 });
-  await fs.writeFile(path.join(s1Root, 'etc', 'group'), withEnd(group) + addG.map((l) => `${l}\n`).join(''), { mode: 0o644 });
-}
-
 /**
  * The binds nspawn makes for the apps' mounts: each volume's host directory (a host source, or the pod's own
  * directory for an empty volume, shared by every app that mounts it) straight into the app's root inside the
@@ -245,11 +184,6 @@ export function volumeBinds(pod: string, manifest: PodManifest): { source: strin
   return out;
 }
 
-/**
- * Lay out the pod's tree in `pod` (its directory, locked by the caller): the stage1 upper dir with the units,
- * the apps' overlay dirs and ACE files, empty volumes, the status dir, options.json and the manifest.
- * With `noOverlay`, the stage1 and app trees are copied instead.
- */
 /** Whether this kernel has overlayfs (as /proc/filesystems lists it); without it pods copy their trees. */
 export async function overlaySupported(filesystems?: string): Promise<boolean> {
   const text = filesystems ?? (await fs.readFile('/proc/filesystems', 'utf8').catch((err: unknown) => {
@@ -259,6 +193,10 @@ export async function overlaySupported(filesystems?: string): Promise<boolean> {
   return /\toverlay$/m.test(text);
 }
 
+/**
+ * Lay out the pod's tree in `pod` (its directory, locked by the caller): see pod-layout.ts. With `noOverlay`
+ * (or a kernel without overlayfs), the stage1 and app trees are copied instead of overlay-mounted.
+ */
 export async function layOutPod(store: Store, globals: GlobalOptions, pod: string, uuid: string, manifest: PodManifest, given: PodRequest,
   note?: (m: string) => void): Promise<{ stage1: Stage1; options: PodOptions }> {
   let req = given;
@@ -268,87 +206,14 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
   }
   const stage1 = await resolveStage1(store, globals, req.stage1);
   const hostname = req.hostname ?? `rkt-${uuid}`;
-  const s1 = path.join(pod, layout.STAGE1_DIR);
-  for (const d of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(s1, d), { recursive: true, mode: 0o755 });
-  const s1Root = req.noOverlay ? path.join(s1, 'rootfs') : path.join(s1, 'upper');
-  if (req.noOverlay) {
-    const { copyTree } = await import('../store/manage.js');
-    await fs.rm(path.join(s1, 'rootfs'), { recursive: true });
-    await copyTree(path.join(store.layout.tree(stage1.record.id), 'rootfs'), path.join(s1, 'rootfs'));
-  }
-  await fs.mkdir(path.join(pod, layout.STATUS_DIR), { mode: 0o755 });
-  for (const v of manifest.volumes) {
-    if (v.kind === 'empty') {
-      const d = path.join(pod, 'volumes', v.name);
-      await fs.mkdir(d, { recursive: true });
-      await fs.chmod(d, parseInt(v.mode, 8));
-      await fs.chown(d, v.uid, v.gid);
-    } else {
-      try {
-        if (!(await fs.stat(v.source)).isDirectory() && !(await fs.stat(v.source)).isFile()) throw new Error('not a file or directory');
-      } catch (err) {
-        throw new RktError('EVOLUME', `volume ${v.name}: host source ${v.source} ${isErrno(err, 'ENOENT') ? 'does not exist' : `is unusable: ${describe(err)}`}`, {
-          hint: 'create it, or fix source= in --volume',
-        });
-      }
-    }
-  }
-  const specs: AppUnitSpec[] = [];
-  for (const a of manifest.apps) {
-    const app = a.app;
-    if (app === undefined) throw new RktError('EAPP', `app ${a.name} has no app section`);
-    const imageRoot = path.join(store.layout.tree(a.image.id), 'rootfs');
-    const imageName = a.image.name ?? a.image.id;
-    await checkExec(imageRoot, app.exec[0] ?? '', imageName);
-    const uid = await resolveId('user', app.user, imageRoot, a.name);
-    const gid = await resolveId('group', app.group, imageRoot, a.name);
-    const mountTarget = path.join(s1Root, 'opt', 'stage2', a.name, 'rootfs');
-    await fs.mkdir(mountTarget, { recursive: true, mode: 0o755 });
-    let upper: string;
-    if (req.noOverlay) {
-      const { copyTree } = await import('../store/manage.js');
-      await fs.rmdir(mountTarget);
-      await copyTree(imageRoot, mountTarget);
-      upper = mountTarget;
-    } else {
-      upper = layout.overlayUpperDir(pod, a.name);
-      await fs.mkdir(upper, { recursive: true, mode: 0o755 });
-      await fs.mkdir(layout.overlayWorkDir(pod, a.name), { recursive: true, mode: 0o755 });
-      const rootSt = await fs.stat(imageRoot);
-      await fs.chmod(upper, rootSt.mode & 0o7777);
-    }
-    await aceFiles(imageRoot, upper, hostname, req.net);
-    // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer).
-    for (const m of a.mounts) {
-      if ((await resolveInRoot(imageRoot, m.path)) !== undefined) continue;
-      const v = manifest.volumes.find((x) => x.name === m.volume);
-      const isFile = v?.kind === 'host' && (await fs.stat(v.source)).isFile();
-      const target = path.join(upper, m.path);
-      await fs.mkdir(isFile ? path.dirname(target) : target, { recursive: true, mode: 0o755 });
-      if (isFile) await fs.writeFile(target, '', { flag: 'a' });
-    }
-    specs.push({
-      name: a.name, imageName, exec: app.exec, uid, gid, supplementaryGids: app.supplementaryGIDs,
-      workingDirectory: app.workingDirectory ?? '/',
-      // A manifest given whole (--pod-manifest) gets the ACE defaults too; for ours this changes nothing.
-      environment: aceEnvironment({ app: a.name, image: app.environment, setEnvFile: [], setEnv: [], appEnvironment: [] }),
-      preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
-      postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
-      interactive: req.interactive,
-      journal: req.journal === true,
-      volumeTargets: a.mounts.map((m) => m.path),
-    });
-  }
-  await addIdentities(path.join(store.layout.tree(stage1.record.id), 'rootfs'), s1Root, specs);
-  const unitDir = path.join(s1Root, 'etc', 'systemd', 'system');
-  await fs.mkdir(unitDir, { recursive: true, mode: 0o755 });
-  await fs.rm(path.join(unitDir, 'default.target'), { force: true });
-  for (const [file, text] of renderPodUnits(specs)) await fs.writeFile(path.join(unitDir, file), text, { mode: 0o644 });
   const options: PodOptions = {
     hostname, net: req.net, interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
-  await writeFileAtomic(path.join(pod, OPTIONS_FILE), JSON.stringify(options, null, 1) + '\n');
-  await writeFileAtomic(path.join(pod, layout.POD_MANIFEST), serializePodManifest(manifest, true) + '\n', 0o644);
+  const { steps } = await planPodLayout({
+    pod, manifest, treeOf: (id) => store.layout.tree(id), stage1Id: stage1.record.id, hostname, net: req.net,
+    interactive: req.interactive, noOverlay: req.noOverlay, journal: req.journal === true, options,
+  });
+  await applyLayout(steps);
   return { stage1, options };
 }

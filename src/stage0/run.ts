@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { describe, RktError } from '../common/errors.js';
+import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
 import { writeTimestamp } from '../pod/pods.js';
-import { nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
+import { LAUNCHER_FAILED, nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
 
@@ -33,15 +33,56 @@ export interface LaunchOptions {
   readonly onStopRequest?: (stop: () => void) => void;
 }
 
+
+
 /** How long, after nspawn has exited, rkt run waits for the output relays to finish copying. */
 const RELAY_WAIT_MS = 1000;
 
+/** Check the run options read from a pod directory: every field present with its type. */
+export function validatePodOptions(value: unknown, file: string): PodOptions {
+  const bad = (what: string) => new RktError('EPODCORRUPT', `${file} is corrupt: ${what}`, { hint: 'remove the pod (rkt rm) and prepare it again' });
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('not a JSON object');
+  const o = value as Record<string, unknown>;
+  for (const k of ['hostname', 'stage1Id', 'stage1Run', 'stage1Stop', 'stage1Enter'] as const) {
+    if (typeof o[k] !== 'string' || o[k] === '') throw bad(`"${k}" is not a non-empty string`);
+  }
+  for (const k of ['interactive', 'noOverlay'] as const) if (typeof o[k] !== 'boolean') throw bad(`"${k}" is not a boolean`);
+  if (o['net'] !== 'host' && o['net'] !== 'none') throw bad('"net" is not host or none');
+  return {
+    hostname: o['hostname'] as string, net: o['net'], interactive: o['interactive'] as boolean, noOverlay: o['noOverlay'] as boolean,
+    stage1Id: o['stage1Id'] as string, stage1Run: o['stage1Run'] as string, stage1Stop: o['stage1Stop'] as string,
+    stage1Enter: o['stage1Enter'] as string,
+  };
+}
+
 /** Read a pod's run options (written at prepare time). */
 export async function readPodOptions(pod: string): Promise<PodOptions> {
+  const file = path.join(pod, OPTIONS_FILE);
+  let text: string;
   try {
-    return JSON.parse(await fs.readFile(path.join(pod, OPTIONS_FILE), 'utf8')) as PodOptions;
+    text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new RktError('EPODREAD', `cannot read ${path.join(pod, OPTIONS_FILE)}: ${describe(err)}`, { cause: err });
+    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new RktError('EPODCORRUPT', `${file} is corrupt: ${describe(err)}`, { cause: err, hint: 'remove the pod (rkt rm) and prepare it again' });
+  }
+  return validatePodOptions(value, file);
+}
+
+/**
+ * Whether the pod got as far as starting its apps: each app's reaper leaves `.started-<app>` in the status
+ * directory before its app starts, and records `<app>` when it ends.
+ */
+async function appsStarted(pod: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(path.join(pod, layout.STATUS_DIR))).length > 0;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
   }
 }
 
@@ -139,7 +180,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
       trace(`pod PID 1 is ${pid}`);
       await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${pid}\n`);
       await writeTimestamp(o.pod, layout.STARTED_FILE, new Date());
-    }).catch(() => undefined);
+    }).catch((err: unknown) => trace(`cannot record the pod's PID 1: ${describe(err)}, ignoring`));
   }
   try {
     const code = await exit;
@@ -150,11 +191,17 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     await Promise.race([relaysDone, new Promise<void>((r) => { timer = setTimeout(r, RELAY_WAIT_MS); })]);
     clearTimeout(timer);
     relayPipe?.destroy(); // an open pipe would keep this process alive
-    return code;
+    // Only the apps' own status passes through: a launcher, nspawn or stage1 failure before any app started
+    // is rkt's failure (254), whatever status the failing step had.
+    if (await appsStarted(o.pod)) return code;
+    throw new RktError('ESTAGE1', `pod ${o.uuid} failed before any app started${code === LAUNCHER_FAILED ? '' : ` (stage1 exited with status ${code})`}`, {
+      hint: 'see the messages above; rkt --debug run … shows the pod\'s boot',
+    });
   } finally {
     trace('pod exited');
-    await writeTimestamp(o.pod, layout.EXITED_FILE, new Date()).catch(() => undefined);
-    if (cgroups.length > 0) await removeCgroups(cgroups).catch(() => undefined);
+    await writeTimestamp(o.pod, layout.EXITED_FILE, new Date())
+      .catch((err: unknown) => trace(`cannot record the pod's exit time: ${describe(err)}, ignoring`));
+    if (cgroups.length > 0) await removeCgroups(cgroups).catch((err: unknown) => trace(`cannot remove the pod's cgroups: ${describe(err)}, ignoring (gc retries)`));
   }
 }
 

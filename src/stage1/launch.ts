@@ -71,6 +71,9 @@ export function nspawnArgs(s: NspawnSpec): string[] {
   return args;
 }
 
+/** The launcher's exit status when a step before stage1 fails (it has said which on stderr): rkt's own failure. */
+export const LAUNCHER_FAILED = 254;
+
 /** Single-quote a word for /bin/sh. */
 export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -114,7 +117,13 @@ export interface LauncherSpec {
  * lock fd inherited from stage0 stays held exactly as long as the pod lives.
  */
 export function renderLauncher(s: LauncherSpec): string {
-  const lines = ['#!/bin/sh', '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.', 'set -e'];
+  const lines = [
+    '#!/bin/sh',
+    '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.',
+    // A step that fails says which, and the launcher exits 254 (rkt's own failure), never with the step's
+    // own status, which rkt run would pass on as if an app had exited with it.
+    `fail() { echo "rkt: cannot start the pod: $1" >&2; exit ${LAUNCHER_FAILED}; }`,
+  ];
   if (s.ioDir !== undefined) {
     const out = shQuote(`${s.ioDir}/stdout`);
     const err = shQuote(`${s.ioDir}/stderr`);
@@ -124,18 +133,19 @@ export function renderLauncher(s: LauncherSpec): string {
     // keeps flowing even if rkt itself is killed. They also inherit the pod lock (fd 3): should nspawn be
     // SIGKILLed, the pod's processes that live on still write to the FIFOs, keep the relays up, and so keep the
     // pod locked, i.e. running, until `rkt stop` (which signals the pod's PID 1) ends them.
-    lines.push(`mkfifo -m 0600 ${out} ${err}`);
-    lines.push(`exec 5<>${out} 6<>${err}`);
+    lines.push(`mkfifo -m 0600 ${out} ${err} || fail ${shQuote(`cannot make the output FIFOs in ${s.ioDir}`)}`);
+    lines.push(`exec 5<>${out} 6<>${err} || fail 'cannot open the output FIFOs'`);
     lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
   }
   // Joined after the relays started: they are rkt's, not the pod's, so the pod's cgroups are empty (and
   // removable) as soon as nspawn exits. The directories exist already (stage0 makes them): joining them is a
   // shell builtin, no process.
-  for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)}`);
-  if (s.privateNspawnRun === true) lines.push('mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn');
+  for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)} || fail ${shQuote(`cannot join the cgroup ${cg}`)}`);
+  if (s.privateNspawnRun === true) lines.push("mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn || fail 'cannot mount a tmpfs on /run/systemd/nspawn'");
   for (const o of s.overlays) {
     const opts = `lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
-    lines.push(`mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)}`);
+    const missing = o.lower.map((l) => `[ -d ${shQuote(l)} ] || fail ${shQuote(`the image tree ${l} is missing (was the image removed? rkt image verify, or fetch it again)`)}`);
+    lines.push(...missing, `mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)} || fail ${shQuote(`cannot mount the overlay on ${o.target}`)}`);
   }
   lines.push(`exec ${shQuote(s.entrypoint)} "$@"`, '');
   return lines.join('\n');

@@ -186,7 +186,8 @@ export function renderReaperUnit(app: string): string {
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
-    'ExecStart=/usr/bin/busybox true',
+    // Marks that the pod got as far as its apps: stage0 tells a stage1 failure from an app's status by it.
+    `ExecStart=/usr/bin/busybox touch ${STATUS_DIR_IN_STAGE1}/.started-${app}`,
     `ExecStop=/rkt/reaper ${app}`,
     '',
   ].join('\n');

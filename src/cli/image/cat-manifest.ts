@@ -7,7 +7,7 @@ export const command: CommandSpec = {
   operands: '<image>',
   summary: 'Inspect and print the image manifest',
   needsRoot: false,
-  flags: (y) => y.option('pretty-print', { type: 'boolean', default: true, describe: 'apply indent and newlines' }),
+  flags: [{ name: 'pretty-print', kind: 'boolean', default: true, describe: 'apply indent and newlines' }],
   run: async (args, ctx) => {
     const { StoreLayout } = await import('../../store/layout.js');
     const { resolveImage } = await import('../../store/resolve.js');

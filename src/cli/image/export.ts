@@ -7,7 +7,7 @@ export const command: CommandSpec = {
   summary: 'Export a stored image to an ACI file',
   description: 'The file is the uncompressed ACI: its sha512 is the Image ID.',
   needsRoot: false,
-  flags: (y) => y.option('overwrite', { type: 'boolean', default: false, describe: 'overwrite FILE if it exists' }),
+  flags: [{ name: 'overwrite', kind: 'boolean', default: false, describe: 'overwrite FILE if it exists' }],
   run: async (args, ctx) => {
     const out = String(args['file']);
     await refuseExisting(out, args['overwrite']);

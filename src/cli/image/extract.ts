@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { CommandSpec, Args, CommandContext } from '../command.js';
+import type { CommandSpec, Args, CommandContext, FlagSpec } from '../command.js';
 import { refuseExisting } from '../flags.js';
 
 /** `extract` copies the image's own layer (dependencies ignored); `render` copies the rendered tree. */
@@ -8,7 +8,7 @@ async function copyOut(args: Args, ctx: CommandContext, rendered: boolean): Prom
   const dir = String(args['target']);
   const { Store } = await import('../../store/store.js');
   const { resolveImage } = await import('../../store/resolve.js');
-  const { copyTree } = await import('../../store/manage.js');
+  const { copyTree } = await import('../../common/fs-tree.js');
   const store = new Store(ctx.globals.dir);
   const rec = await resolveImage(store.layout, String(args['image']));
   await refuseExisting(dir, args['overwrite']);
@@ -18,9 +18,10 @@ async function copyOut(args: Args, ctx: CommandContext, rendered: boolean): Prom
   return 0;
 }
 
-const flags = (y: import('yargs').Argv) => y
-  .option('rootfs-only', { type: 'boolean', default: false, describe: 'copy only rootfs/, not the manifest' })
-  .option('overwrite', { type: 'boolean', default: false, describe: 'replace DIR if it exists' });
+const flags: readonly FlagSpec[] = [
+  { name: 'rootfs-only', kind: 'boolean', default: false, describe: 'copy only rootfs/, not the manifest' },
+  { name: 'overwrite', kind: 'boolean', default: false, describe: 'replace DIR if it exists' },
+];
 
 export const extract: CommandSpec = {
   path: ['image', 'extract'],

@@ -6,7 +6,7 @@ export const command: CommandSpec = {
   summary: 'Remove unused images from the local store',
   description: 'Removes images not used within the grace period (never one a running or prepared pod needs), and leftovers of interrupted fetches.',
   needsRoot: false,
-  flags: (y) => y.option('grace-period', { type: 'string', default: '24h', describe: 'keep images used within this long' }),
+  flags: [{ name: 'grace-period', kind: 'string', default: '24h', describe: 'keep images used within this long' }],
   run: async (args, ctx) => {
     const grace = parseDuration('--grace-period', String(args['grace-period']));
     const { Store } = await import('../../store/store.js');

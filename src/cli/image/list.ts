@@ -1,6 +1,6 @@
 import type { CommandSpec } from '../command.js';
 import { UsageError } from '../../common/errors.js';
-import { formatFlag, outputFormat, renderJson } from '../flags.js';
+import { FORMAT_FLAG, outputFormat, renderJson } from '../flags.js';
 import { humanAgo, humanSize, renderTable } from '../render.js';
 import type { ImageRecord } from '../../store/records.js';
 
@@ -30,10 +30,12 @@ export const command: CommandSpec = {
   path: ['image', 'list'],
   summary: 'List images in the local store',
   needsRoot: false,
-  flags: (y) => formatFlag(y)
-    .option('fields', { type: 'string', default: 'id,name,size,importtime,lastused', describe: `comma-separated fields: ${FIELDS.join(',')}` })
-    .option('full', { type: 'boolean', default: false, describe: 'full IDs, exact times and sizes in bytes' })
-    .option('no-legend', { type: 'boolean', default: false, describe: 'suppress the header line' }),
+  flags: [
+    FORMAT_FLAG,
+    { name: 'fields', kind: 'string', default: 'id,name,size,importtime,lastused', describe: `comma-separated fields: ${FIELDS.join(',')}` },
+    { name: 'full', kind: 'boolean', default: false, describe: 'full IDs, exact times and sizes in bytes' },
+    { name: 'no-legend', kind: 'boolean', default: false, describe: 'suppress the header line' },
+  ],
   run: async (args, ctx) => {
     const fields = String(args['fields']).split(',').map((f) => f.trim().toLowerCase()).filter((f) => f !== '');
     for (const f of fields) if (!(FIELDS as readonly string[]).includes(f)) throw new UsageError(`unknown field "${f}" in --fields: want ${FIELDS.join(', ')}`);

@@ -7,7 +7,7 @@ export const command: CommandSpec = {
   summary: "Check stored images' rendered trees against their blobs, and repair tampered trees",
   description: 'Exits 1 if a tree was found tampered (it is repaired unless --repair=false).',
   needsRoot: true,
-  flags: (y) => y.option('repair', { type: 'boolean', default: true, describe: 'replace a tampered tree with a fresh rendering' }),
+  flags: [{ name: 'repair', kind: 'boolean', default: true, describe: 'replace a tampered tree with a fresh rendering' }],
   run: async (args, ctx) => {
     const { Store } = await import('../../store/store.js');
     const { resolveImage } = await import('../../store/resolve.js');

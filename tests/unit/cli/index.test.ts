@@ -28,12 +28,14 @@ test('no operand of any command shadows a global flag', (t) => {
   }
 });
 
-test('an unknown command is a usage error that prints usage on stderr', async (t) => {
+test('a usage error prints its one line and where to look, not the whole help', async (t) => {
   const io = bufferIo();
   t.is(await main(['frobnicate'], io), 2);
-  t.regex(io.err(), /^rkt: unknown command "frobnicate"$/m);
-  t.regex(io.err(), /Usage: rkt \[global flags\] <command>/);
+  t.is(io.err(), 'rkt: unknown command "frobnicate"\nsee \'rkt --help\'\n');
   t.is(io.out(), '');
+  const bad = bufferIo();
+  t.is(await main(['status', '--format=yaml', 'x'], bad), 2);
+  t.is(bad.err(), 'rkt: bad --format value "yaml": want tabbed, json or json-pretty\nsee \'rkt status --help\'\n');
 });
 
 test('an unknown global flag before the command is named', async (t) => {

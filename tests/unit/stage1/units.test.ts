@@ -110,8 +110,8 @@ test('under a Type=notify unit nspawn waits for the pod\'s systemd before passin
 
 test('the launcher relays the pod FIFOs to stdout and stderr', (t) => {
   const text = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', ioDir: '/p/io' });
-  t.regex(text, /^mkfifo -m 0600 '\/p\/io\/stdout' '\/p\/io\/stderr'$/m);
-  t.regex(text, /^exec 5<>'\/p\/io\/stdout' 6<>'\/p\/io\/stderr'$/m);
+  t.regex(text, /^mkfifo -m 0600 '\/p\/io\/stdout' '\/p\/io\/stderr' \|\| fail 'cannot make the output FIFOs in \/p\/io'$/m);
+  t.regex(text, /^exec 5<>'\/p\/io\/stdout' 6<>'\/p\/io\/stderr' \|\| fail 'cannot open the output FIFOs'$/m);
   t.regex(text, /^cat <'\/p\/io\/stderr' >&2 5>&- 6>&- &$/m);
 });
 
@@ -124,9 +124,11 @@ test('the launcher joins its cgroups, mounts overlays, then execs the entrypoint
   t.is(text, [
     '#!/bin/sh',
     '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.',
-    'set -e',
-    "echo $$ > '/sys/fs/cgroup/pids/rkt-x/cgroup.procs'",
-    "mount -t overlay overlay -o 'lowerdir=/a\\,b:/c,upperdir=/u,workdir=/w' '/t'\\''x'",
+    'fail() { echo "rkt: cannot start the pod: $1" >&2; exit 254; }',
+    "echo $$ > '/sys/fs/cgroup/pids/rkt-x/cgroup.procs' || fail 'cannot join the cgroup /sys/fs/cgroup/pids/rkt-x'",
+    "[ -d '/a,b' ] || fail 'the image tree /a,b is missing (was the image removed? rkt image verify, or fetch it again)'",
+    "[ -d '/c' ] || fail 'the image tree /c is missing (was the image removed? rkt image verify, or fetch it again)'",
+    "mount -t overlay overlay -o 'lowerdir=/a\\,b:/c,upperdir=/u,workdir=/w' '/t'\\''x' || fail 'cannot mount the overlay on /t'\\''x'",
     "exec '/s1/rkt/run' \"$@\"",
     '',
   ].join('\n'));

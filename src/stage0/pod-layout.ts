@@ -1,0 +1,222 @@
+/**
+ * A pod's tree as data, then applied in one place. `planPodLayout` reads what it needs (the images' trees,
+ * host volume sources, the stage1's passwd) and returns the steps that make the pod's directory: the stage1
+ * upper dir with the units, the apps' overlay dirs and ACE files, empty volumes, the status dir, options.json
+ * and the manifest. `applyLayout` performs them in order; it is the only code here that writes.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, isErrno, RktError } from '../common/errors.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import { serializePodManifest, type PodManifest } from '../image/pod-manifest.js';
+import * as layout from '../pod/layout.js';
+import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
+import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
+
+/** The pod's run options (PodOptions), beside its manifest. */
+export const OPTIONS_FILE = 'options.json';
+
+/** One thing to make in the pod's directory. Paths are absolute. */
+export type LayoutStep =
+  /** A directory (and its parents, 0755); `mode`/`owner` are then set exactly. */
+  | { readonly op: 'mkdir'; readonly path: string; readonly mode?: number; readonly owner?: { readonly uid: number; readonly gid: number } }
+  /** Remove a path that an earlier step made (a directory a copy replaces). */
+  | { readonly op: 'remove'; readonly path: string }
+  /** Copy a whole tree (owners, modes, links kept) to `to`, which must not exist. */
+  | { readonly op: 'copyTree'; readonly from: string; readonly to: string }
+  /** A file with this content (`append`: created if missing, kept if present). */
+  | { readonly op: 'write'; readonly path: string; readonly content: string; readonly mode: number; readonly append?: boolean }
+  /** A file written atomically (temp, fsync, rename): the records others read. */
+  | { readonly op: 'writeAtomic'; readonly path: string; readonly content: string; readonly mode: number }
+  /** A copy of a host file; a missing source is skipped. */
+  | { readonly op: 'copyFileIfPresent'; readonly from: string; readonly to: string }
+  | { readonly op: 'symlink'; readonly target: string; readonly path: string };
+
+/** What the pod's tree is built from, every choice made. */
+export interface LayoutInput {
+  readonly pod: string;
+  readonly manifest: PodManifest;
+  /** The store's rendered tree of an image, by Image ID (its `rootfs/` is the image's root). */
+  readonly treeOf: (imageId: string) => string;
+  readonly stage1Id: string;
+  readonly hostname: string;
+  readonly net: 'host' | 'none';
+  readonly interactive: boolean;
+  readonly noOverlay: boolean;
+  readonly journal: boolean;
+  /** options.json's content. */
+  readonly options: unknown;
+}
+
+/** A directory made like `like` (its mode and owner), or plain 0755. */
+async function mkdirLike(dir: string, like?: string): Promise<LayoutStep> {
+  if (like === undefined) return { op: 'mkdir', path: dir };
+  const st = await fs.stat(like);
+  return { op: 'mkdir', path: dir, mode: st.mode & 0o7777, owner: { uid: st.uid, gid: st.gid } };
+}
+
+/** Files an app gets per the ACE when its image lacks them: /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab. */
+async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none'): Promise<LayoutStep[]> {
+  const etcLower = await resolveInRoot(imageRoot, '/etc');
+  const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === path.join(imageRoot, 'etc');
+  const etc = path.join(upper, 'etc');
+  const missing = async (p: string) => (await resolveInRoot(imageRoot, p)) === undefined;
+  const steps: LayoutStep[] = [await mkdirLike(etc, lowerEtcIsDir ? etcLower : undefined)];
+  if (await missing('/etc/hosts')) {
+    steps.push({ op: 'write', path: path.join(etc, 'hosts'), content: `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, mode: 0o644 });
+  }
+  steps.push({ op: 'write', path: path.join(etc, 'hostname'), content: `${hostname}\n`, mode: 0o644 });
+  if (net === 'host' && (await missing('/etc/resolv.conf'))) steps.push({ op: 'copyFileIfPresent', from: '/etc/resolv.conf', to: path.join(etc, 'resolv.conf') });
+  if (await missing('/etc/mtab')) steps.push({ op: 'symlink', target: '../proc/self/mounts', path: path.join(etc, 'mtab') });
+  return steps;
+}
+
+/**
+ * The pod's systemd resolves `User=`/`Group=` against the stage1's own /etc/passwd and /etc/group, even for
+ * numbers: give every uid and gid the apps use an entry there (in the pod's copy), as rkt's stage1 did.
+ */
+async function identities(stage1Image: string, s1Root: string, apps: readonly AppUnitSpec[]): Promise<LayoutStep[]> {
+  const read = (f: string) => fs.readFile(path.join(stage1Image, 'etc', f), 'utf8').catch((err: unknown) => {
+    if (isErrno(err, 'ENOENT')) return '';
+    throw err;
+  });
+  const [passwd, group] = await Promise.all([read('passwd'), read('group')]);
+  const have = (text: string) => new Set(text.split('\n').map((l) => Number(l.split(':')[2])).filter(Number.isInteger));
+  const uids = have(passwd);
+  const gids = have(group);
+  const addP: string[] = [];
+  const addG: string[] = [];
+  for (const a of apps) {
+    if (!uids.has(a.uid)) { uids.add(a.uid); addP.push(`rkt-uid-${a.uid}:x:${a.uid}:${a.gid}:rkt app user:/:/sbin/nologin`); }
+    for (const g of [a.gid, ...a.supplementaryGids]) {
+      if (!gids.has(g)) { gids.add(g); addG.push(`rkt-gid-${g}:x:${g}:`); }
+    }
+  }
+  if (addP.length === 0 && addG.length === 0) return [];
+  const withEnd = (t: string) => (t === '' || t.endsWith('\n') ? t : `${t}\n`);
+  return [
+    { op: 'mkdir', path: path.join(s1Root, 'etc') },
+    { op: 'write', path: path.join(s1Root, 'etc', 'passwd'), content: withEnd(passwd) + addP.map((l) => `${l}\n`).join(''), mode: 0o644 },
+    { op: 'write', path: path.join(s1Root, 'etc', 'group'), content: withEnd(group) + addG.map((l) => `${l}\n`).join(''), mode: 0o644 },
+  ];
+}
+
+/** A host volume's source must be an existing file or directory. */
+async function checkHostSource(name: string, source: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(source);
+    if (st.isDirectory()) return false;
+    if (st.isFile()) return true;
+    throw new Error('not a file or directory');
+  } catch (err) {
+    throw new RktError('EVOLUME', `volume ${name}: host source ${source} ${isErrno(err, 'ENOENT') ? 'does not exist' : `is unusable: ${describe(err)}`}`, {
+      hint: 'create it, or fix source= in --volume',
+    });
+  }
+}
+
+/**
+ * The steps that lay out the pod's tree (see the module comment) and the app unit specs they render. Reads
+ * the images' trees and the host, writes nothing. Errors (an exec not in the image, an unknown user, a
+ * missing host volume source) come before any step is applied.
+ */
+export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep[]; apps: AppUnitSpec[] }> {
+  const { pod, manifest } = i;
+  const s1 = path.join(pod, layout.STAGE1_DIR);
+  const stage1Tree = path.join(i.treeOf(i.stage1Id), 'rootfs');
+  const steps: LayoutStep[] = ['rootfs', 'upper', 'work'].map((d) => ({ op: 'mkdir', path: path.join(s1, d) }));
+  const s1Root = i.noOverlay ? path.join(s1, 'rootfs') : path.join(s1, 'upper');
+  if (i.noOverlay) steps.push({ op: 'remove', path: path.join(s1, 'rootfs') }, { op: 'copyTree', from: stage1Tree, to: path.join(s1, 'rootfs') });
+  steps.push({ op: 'mkdir', path: path.join(pod, layout.STATUS_DIR) });
+  const fileSources = new Map<string, boolean>();
+  for (const v of manifest.volumes) {
+    if (v.kind === 'empty') steps.push({ op: 'mkdir', path: path.join(pod, 'volumes', v.name), mode: parseInt(v.mode, 8), owner: { uid: v.uid, gid: v.gid } });
+    else fileSources.set(v.name, await checkHostSource(v.name, v.source));
+  }
+  const apps: AppUnitSpec[] = [];
+  for (const a of manifest.apps) {
+    const app = a.app;
+    if (app === undefined) throw new RktError('EAPP', `app ${a.name} has no app section`);
+    const imageRoot = path.join(i.treeOf(a.image.id), 'rootfs');
+    const imageName = a.image.name ?? a.image.id;
+    await checkExec(imageRoot, app.exec[0] ?? '', imageName);
+    const uid = await resolveId('user', app.user, imageRoot, a.name);
+    const gid = await resolveId('group', app.group, imageRoot, a.name);
+    const mountTarget = path.join(s1Root, 'opt', 'stage2', a.name, 'rootfs');
+    let upper: string;
+    if (i.noOverlay) {
+      steps.push({ op: 'mkdir', path: path.dirname(mountTarget) }, { op: 'copyTree', from: imageRoot, to: mountTarget });
+      upper = mountTarget;
+    } else {
+      upper = layout.overlayUpperDir(pod, a.name);
+      const rootSt = await fs.stat(imageRoot);
+      steps.push({ op: 'mkdir', path: mountTarget }, { op: 'mkdir', path: upper, mode: rootSt.mode & 0o7777 }, { op: 'mkdir', path: layout.overlayWorkDir(pod, a.name) });
+    }
+    steps.push(...await aceFiles(imageRoot, upper, i.hostname, i.net));
+    // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer).
+    for (const m of a.mounts) {
+      if ((await resolveInRoot(imageRoot, m.path)) !== undefined) continue;
+      const isFile = fileSources.get(m.volume) === true;
+      const target = path.join(upper, m.path);
+      steps.push({ op: 'mkdir', path: isFile ? path.dirname(target) : target });
+      if (isFile) steps.push({ op: 'write', path: target, content: '', mode: 0o644, append: true });
+    }
+    apps.push({
+      name: a.name, imageName, exec: app.exec, uid, gid, supplementaryGids: app.supplementaryGIDs,
+      workingDirectory: app.workingDirectory ?? '/',
+      // A manifest given whole (--pod-manifest) gets the ACE defaults too; for ours this changes nothing.
+      environment: aceEnvironment({ app: a.name, image: app.environment, setEnvFile: [], setEnv: [], appEnvironment: [] }),
+      preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
+      postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
+      interactive: i.interactive,
+      journal: i.journal,
+      volumeTargets: a.mounts.map((m) => m.path),
+    });
+  }
+  steps.push(...await identities(stage1Tree, s1Root, apps));
+  const unitDir = path.join(s1Root, 'etc', 'systemd', 'system');
+  steps.push({ op: 'mkdir', path: unitDir }, { op: 'remove', path: path.join(unitDir, 'default.target') });
+  for (const [file, text] of renderPodUnits(apps)) steps.push({ op: 'write', path: path.join(unitDir, file), content: text, mode: 0o644 });
+  steps.push(
+    { op: 'writeAtomic', path: path.join(pod, OPTIONS_FILE), content: JSON.stringify(i.options, null, 1) + '\n', mode: 0o644 },
+    { op: 'writeAtomic', path: path.join(pod, layout.POD_MANIFEST), content: serializePodManifest(manifest, true) + '\n', mode: 0o644 },
+  );
+  return { steps, apps };
+}
+
+/** Perform the steps in order. The caller holds the pod's lock; a failure leaves a pod that gc removes. */
+export async function applyLayout(steps: readonly LayoutStep[]): Promise<void> {
+  for (const s of steps) {
+    switch (s.op) {
+      case 'mkdir':
+        await fs.mkdir(s.path, { recursive: true, mode: 0o755 });
+        if (s.mode !== undefined) await fs.chmod(s.path, s.mode);
+        if (s.owner !== undefined) await fs.chown(s.path, s.owner.uid, s.owner.gid);
+        break;
+      case 'remove':
+        await fs.rm(s.path, { recursive: true, force: true });
+        break;
+      case 'copyTree': {
+        const { copyTree } = await import('../common/fs-tree.js');
+        await copyTree(s.from, s.to);
+        break;
+      }
+      case 'write':
+        await fs.writeFile(s.path, s.content, { mode: s.mode, ...(s.append === true ? { flag: 'a' } : {}) });
+        break;
+      case 'writeAtomic':
+        await writeFileAtomic(s.path, s.content, s.mode);
+        break;
+      case 'copyFileIfPresent':
+        try {
+          await fs.copyFile(s.from, s.to);
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err;
+        }
+        break;
+      case 'symlink':
+        await fs.symlink(s.target, s.path);
+        break;
+    }
+  }
+}

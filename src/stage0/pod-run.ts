@@ -1,0 +1,219 @@
+/**
+ * The whole sequence from a plan to a pod, in one place: `prepare`, `run`, `runDetached` and `runPrepared`.
+ * A command file turns flags into a `PodPlan` (and `RunOptions`), calls one of these, and renders the result.
+ *
+ *   plan → read the files it names → resolve images, build the pod manifest → embryo (locked) → prepare/ →
+ *   lay out the tree → [uuid file] → prepared/ (prepare) or run/ + launch (run), the lock handed to stage1.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, RktError, UsageError } from '../common/errors.js';
+import type { GlobalOptions } from '../common/options.js';
+import { trace } from '../common/trace.js';
+import type { Mount, PodManifest, Volume } from '../image/pod-manifest.js';
+import { closePodDir, openPodDir } from '../pod/lock.js';
+import * as pods from '../pod/pods.js';
+import { POD_MANIFEST } from '../pod/layout.js';
+import { Store } from '../store/store.js';
+import { systemdContext } from '../systemd/detect.js';
+import type { LaunchMode } from '../stage1/launch.js';
+import { parseEnvFile } from './app-setup.js';
+import { buildPodManifest, layOutPod, type AppRequest, type PodOptions, type PodRequest } from './prepare.js';
+import { launchPod, readPodOptions } from './run.js';
+import type { Stage1Choice } from './stage1-image.js';
+
+/** What a pod is to be, as the command line (or a pod file) says it: every value parsed, no file read yet. */
+export interface PodPlan {
+  readonly apps: readonly AppRequest[];
+  readonly volumes: readonly Volume[];
+  /** Mounts given before the first image: for every app. */
+  readonly podMounts: readonly Mount[];
+  readonly setEnv: readonly (readonly [string, string])[];
+  /** `--set-env-file`s, read in order when the pod is prepared. */
+  readonly setEnvFiles: readonly string[];
+  readonly inheritEnv: boolean;
+  readonly hostname?: string;
+  readonly net: 'host' | 'none';
+  readonly interactive: boolean;
+  readonly noOverlay: boolean;
+  readonly pullPolicy: PodRequest['pullPolicy'];
+  readonly stage1: Stage1Choice;
+  /** `--pod-manifest`: a pod manifest file (JSON, or YAML by its name) instead of `apps`. */
+  readonly podManifestFile?: string;
+  /** `--uuid-file-save`: where to write the new pod's UUID once it is prepared. */
+  readonly uuidFileSave?: string;
+}
+
+/** Where stage0 reports to: notes always shown (warnings), and progress shown on a terminal or with --debug. */
+export interface Stage0Env {
+  readonly globals: GlobalOptions;
+  /** A line the user should see (stderr). */
+  readonly warn: (message: string) => void;
+  /** A line worth showing on a terminal or with --debug (progress). */
+  readonly progress: (message: string) => void;
+}
+
+/** How `rkt run` places and follows a pod. */
+export interface RunOptions {
+  /** `--slice`, `--memory`/`--cpu` as scope properties: for a pod rkt places in a scope (systemd, from a shell). */
+  readonly slice?: string;
+  readonly scopeProperties?: readonly string[];
+  /** Called with a function that asks the pod to stop (SIGTERM/SIGINT to rkt run). */
+  readonly onStopRequest?: (stop: () => void) => void;
+}
+
+/** A pod prepared and still locked by this process (`lockFd`). */
+interface PreparedPod {
+  readonly store: Store;
+  readonly uuid: string;
+  readonly dir: string;
+  readonly lockFd: number;
+  readonly manifest: PodManifest;
+  readonly options: PodOptions;
+}
+
+async function readPlanFile(flag: string, file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new RktError('EREADFILE', `cannot read ${flag} ${file}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** A YAML pod manifest as the JSON value it denotes (YAML is a superset of JSON). */
+async function yamlToJson(file: string, text: string): Promise<unknown> {
+  const { load } = await import('js-yaml');
+  try {
+    return load(text, { filename: file });
+  } catch (err) {
+    throw new RktError('EPODMANIFEST', `invalid pod manifest ${file}: ${(err as Error).message.split('\n')[0] ?? ''}`, { cause: err });
+  }
+}
+
+/** The plan with the files it names read: the request `buildPodManifest` and `layOutPod` take. */
+async function toRequest(plan: PodPlan): Promise<PodRequest> {
+  const setEnvFile: [string, string][] = [];
+  for (const f of plan.setEnvFiles) setEnvFile.push(...parseEnvFile(f, await readPlanFile('--set-env-file', f)));
+  let podManifest: PodManifest | undefined;
+  if (plan.podManifestFile !== undefined) {
+    if (plan.apps.length > 0) throw new UsageError('--pod-manifest and images on the command line cannot be combined');
+    const file = plan.podManifestFile;
+    const { parsePodManifest } = await import('../image/pod-manifest.js');
+    const text = await readPlanFile('--pod-manifest', file);
+    podManifest = parsePodManifest(/\.ya?ml$/i.test(file) ? JSON.stringify(await yamlToJson(file, text)) : text);
+  } else if (plan.apps.length === 0) {
+    throw new UsageError('no image given');
+  }
+  if (plan.interactive && plan.apps.length > 1) throw new UsageError('--interactive takes exactly one app');
+  return {
+    apps: plan.apps, volumes: podManifest?.volumes ?? plan.volumes, podMounts: plan.podMounts, setEnv: plan.setEnv, setEnvFile,
+    inheritEnv: plan.inheritEnv, ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}), net: plan.net,
+    interactive: plan.interactive, noOverlay: plan.noOverlay, journal: (await systemdContext()).kind !== 'none',
+    pullPolicy: plan.pullPolicy, stage1: plan.stage1, ...(podManifest !== undefined ? { podManifest } : {}),
+  };
+}
+
+/** Prepare a pod from `plan`; returns it in prepare/, still locked. On failure nothing is left locked. */
+async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
+  const req = await toRequest(plan);
+  const store = new Store(env.globals.dir);
+  trace('modules loaded');
+  const manifest = await buildPodManifest(store, env.globals, req, env.progress);
+  trace('images resolved, pod manifest built');
+  const embryo = await pods.createEmbryo(env.globals.dir);
+  trace('pod created');
+  try {
+    const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
+    const { options } = await layOutPod(store, env.globals, dir, embryo.uuid, manifest, req, env.warn);
+    trace('pod tree laid out');
+    if (plan.uuidFileSave !== undefined) await pods.writeUuidFile(plan.uuidFileSave, embryo.uuid);
+    return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options };
+  } catch (err) {
+    // The pod stays in prepare/, unlocked once we close: gc collects an aborted prepare.
+    closePodDir(embryo.lockFd);
+    throw err;
+  }
+}
+
+/** `rkt prepare`: a pod in prepared/, unlocked, ready for `runPrepared`. Returns its UUID. */
+export async function prepare(plan: PodPlan, env: Stage0Env): Promise<string> {
+  const p = await preparePod(plan, env);
+  try {
+    await pods.toPrepared(env.globals.dir, p.uuid, p.lockFd);
+  } finally {
+    closePodDir(p.lockFd);
+  }
+  return p.uuid;
+}
+
+/** Where the pod goes: the systemd context of this process, and the scope settings for the shell case. */
+async function launchMode(o: RunOptions, warn: (m: string) => void): Promise<LaunchMode> {
+  const properties = ['Delegate=yes', ...(o.scopeProperties ?? [])];
+  const scoped = properties.length > 1 || o.slice !== undefined;
+  const ctx = await systemdContext();
+  if (ctx.kind !== 'shell' && scoped) {
+    warn(`rkt: --slice, --memory and --cpu apply to a pod rkt places in a scope (systemd as PID 1, rkt run from a shell); ${ctx.kind === 'none' ? 'systemd is not PID 1 here' : `here the pod lives in ${ctx.unit}: set them on that unit`}, ignoring them`);
+  }
+  if (ctx.kind === 'none') return { kind: 'raw' };
+  if (ctx.kind === 'service') return { kind: 'in-unit' };
+  return { kind: 'scope', slice: o.slice ?? 'machine.slice', properties };
+}
+
+/** Run a pod that is in run/ and locked by `lockFd` (handed to stage1 and closed here). */
+async function launch(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<number> {
+  const mode = await launchMode(o, env.warn);
+  return launchPod({
+    store: p.store, pod: p.dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
+    debug: env.globals.debug, mode, stdin: p.options.interactive ? 'inherit' : 'ignore',
+    ...(o.onStopRequest !== undefined ? { onStopRequest: o.onStopRequest } : {}),
+  });
+}
+
+/**
+ * `rkt run`: prepare a pod and run it in the foreground. Returns the pod's exit status (the first failing
+ * app's, 0 if all succeeded); a failure of rkt or stage1 before the apps ran is an RktError (254).
+ */
+export async function run(plan: PodPlan, o: RunOptions, env: Stage0Env): Promise<number> {
+  const p = await preparePod(plan, env);
+  let dir: string;
+  try {
+    dir = await pods.toRun(env.globals.dir, p.uuid, p.lockFd);
+  } catch (err) {
+    closePodDir(p.lockFd);
+    throw err;
+  }
+  return launch({ ...p, dir }, o, env);
+}
+
+/**
+ * `rkt run --detach` (beyond rkt; systemd as PID 1): prepare the pod and have systemd run it as
+ * `rkt-<uuid>.service` (which runs `rkt run-prepared`). Returns the UUID once the service is started.
+ */
+export async function runDetached(plan: PodPlan, o: RunOptions, env: Stage0Env): Promise<string> {
+  const detach = await import('./detach.js');
+  await detach.checkDetachPossible();
+  const uuid = await prepare(plan, env);
+  if ((o.scopeProperties ?? []).length > 0) {
+    env.warn('rkt: --memory and --cpu apply to a pod rkt places in a scope; a detached pod lives in rkt-<uuid>.service: set them there (systemctl set-property), ignoring them');
+  }
+  await detach.startDetached(uuid, env.globals, o.slice);
+  return uuid;
+}
+
+/** `rkt run-prepared`: run the prepared pod `word` (a UUID or a unique prefix) in the foreground. */
+export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): Promise<number> {
+  const pod = await pods.getPod(env.globals.dir, word);
+  const fd = openPodDir(pod.dir);
+  let p: PreparedPod;
+  try {
+    const dir = await pods.toRun(env.globals.dir, pod.uuid, fd);
+    const options = await readPodOptions(dir);
+    const { parsePodManifest } = await import('../image/pod-manifest.js');
+    const manifest = parsePodManifest(await fs.readFile(path.join(dir, POD_MANIFEST)));
+    p = { store: new Store(env.globals.dir), uuid: pod.uuid, dir, lockFd: fd, manifest, options };
+  } catch (err) {
+    closePodDir(fd);
+    throw err;
+  }
+  return launch(p, o, env);
+}
