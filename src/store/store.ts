@@ -199,6 +199,12 @@ export class Store {
         compression: info.compression, latest: extra.latest === true, dependencies: extra.dependencies ?? [],
         ...(extra.remote !== undefined ? { remote: extra.remote } : {}),
       };
+      // Crash-injection point for tests (Documentation/hacking.md): blob and tree are in place, the record that
+      // would publish them is not written. Read here only, so a test kills rkt at exactly this point.
+      if (process.env['RKT_TEST_CRASH_AT'] === 'store-before-record') {
+        process.stderr.write(`rkt: RKT_TEST_CRASH_AT=store-before-record: killing myself before the record of ${id}\n`);
+        process.kill(process.pid, 'SIGKILL');
+      }
       await writeRecord(this.layout, record);
       return record;
     } catch (err) {

@@ -235,7 +235,8 @@ async function discoveryRun(commands: readonly (readonly string[])[], routes: re
     command: [process.execPath, driver, JSON.stringify(commands)],
     server: { cert: ca.serverCert, key: ca.serverKey, root, routes },
     env: rktEnv,
-    timeoutMs: 90_000,
+    // Each command is bounded at 60 s inside (its result then shows which one hung): the whole run only after.
+    timeoutMs: commands.length * 60_000 + 30_000,
   });
   if (run.exitCode !== 0) throw new Error(`driver failed (${run.exitCode}): ${run.stderr}\n${run.serverLog}`);
   const requests = run.requests.map((r: LoggedRequest) => `${r.scheme} ${r.host}${r.url}`);

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync, lstatSync, readlinkSync, symlinkSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, rkt, runCmd, tempDir, functionalSkipReason, RKT } from '../lib/rkt.js';
+import { REPO, rkt, runCmd, tempDir, functionalSkipReason } from '../lib/rkt.js';
 import { manifestJson, writeTar } from '../lib/tar.js';
 
 const skip = functionalSkipReason();
@@ -164,32 +164,55 @@ t0(title('two fetches of the same image at once end with one good image'), async
   t.is(v.exitCode, 0, v.stdout + v.stderr);
 });
 
-t0(title('a fetch killed with SIGKILL leaves no visible image; gc cleans up; a retry succeeds'), async (t) => {
+t0(title('a fetch killed with SIGKILL after its blob and tree are in place, before the record: no image listed; gc removes the leftovers; a refetch succeeds'), async (t) => {
   const { dir, data, r } = setup(t);
-  const aci = buildImage(dir, 'example.com/big', (root) => writeFileSync(path.join(root, 'blob'), Buffer.alloc(200 << 20, 1)), { compression: 'gzip' });
-  // Kill rkt as soon as it is staging (a work directory in cas/tmp). On a loaded machine the import may end
-  // before this process looks again: then try again, up to 5 times; one kill must land mid-import.
-  const staging = () => existsSync(path.join(data, 'cas/tmp')) && readdirSync(path.join(data, 'cas/tmp')).length > 0;
-  let landed = false;
-  for (let attempt = 0; attempt < 5 && !landed; attempt++) {
-    if (attempt > 0) await r(['image', 'rm', 'example.com/big']);
-    const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'fetch', aci], { stdio: 'ignore' });
-    let exited: number | null | undefined;
-    const closed = new Promise((res) => child.on('close', (code) => { exited = code; res(undefined); }));
-    while (exited === undefined && !staging()) await new Promise((res) => setTimeout(res, 1));
-    child.kill('SIGKILL');
-    await closed;
-    landed = exited === null; // killed, not ended by itself
-    if (!landed) t.log(`attempt ${attempt + 1}: rkt fetch ended (exit ${String(exited)}) before it was seen staging`);
-  }
-  t.true(landed, 'a kill landed while the fetch was staging');
-  t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+  const aci = buildImage(dir, 'example.com/app', (root) => writeFileSync(path.join(root, 'hello'), 'hi'), { compression: 'gzip' });
+  // RKT_TEST_CRASH_AT (Documentation/hacking.md) makes rkt SIGKILL itself at that exact point of the import.
+  const crashed = await rkt([`--dir=${data}`, INSECURE, 'fetch', aci], { env: { ...process.env, RKT_TEST_CRASH_AT: 'store-before-record' } });
+  t.is(crashed.exitCode, 128 + 9, `rkt was not killed: ${crashed.stderr}`);
+  t.regex(crashed.stderr, /^rkt: RKT_TEST_CRASH_AT=store-before-record: killing myself before the record of sha512-[0-9a-f]{128}$/m);
+  t.is(crashed.stdout, '', 'no Image ID printed');
+  const id = /record of (sha512-[0-9a-f]{128})/.exec(crashed.stderr)?.[1] ?? '';
+  // The kill landed where it should: the blob and tree were renamed into place, no record was written.
+  t.deepEqual(readdirSync(path.join(data, 'cas/blobs')), [id]);
+  t.deepEqual(readdirSync(path.join(data, 'cas/trees')), [id]);
+  t.false(existsSync(path.join(data, 'cas/images', `${id}.json`)));
+
+  // What a user sees: no image, and nothing that uses one finds it.
+  const list = await r(['image', 'list', '--no-legend']);
+  t.is(list.exitCode, 0, list.stderr);
+  t.is(list.stdout, '');
+  t.not((await r(['image', 'cat-manifest', id])).exitCode, 0, 'an image without a record does not exist');
   const gc = await r(['image', 'gc']);
-  t.is(gc.exitCode, 0);
-  t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), []);
-  const again = await r([INSECURE, 'fetch', aci]);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.regex(gc.stderr, new RegExp(`^removed leftover \\S+/cas/trees/${id}$`, 'm'));
+  t.regex(gc.stderr, new RegExp(`^removed leftover \\S+/cas/blobs/${id}$`, 'm'));
+  for (const d of ['tmp', 'blobs', 'trees']) t.deepEqual(readdirSync(path.join(data, 'cas', d)), [], `cas/${d} is empty after gc`);
+
+  const again = await r([INSECURE, 'fetch', '--full', aci]);
   t.is(again.exitCode, 0, again.stderr);
+  t.is(again.stdout, `${id}\n`);
   t.is((await r(['image', 'list', '--no-legend'])).stdout.trim().split('\n').length, 1);
+  const v = await r(['image', 'verify', id]);
+  t.is(v.exitCode, 0, v.stdout + v.stderr);
+  t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), [], 'no temporary leftovers');
+});
+
+t0(title('a fetch that crashed before the record leaves nothing in the way: a refetch over its leftovers publishes the image whole'), async (t) => {
+  const { dir, data, r } = setup(t);
+  const aci = buildImage(dir, 'example.com/app', (root) => writeFileSync(path.join(root, 'hello'), 'hi'));
+  const crashed = await rkt([`--dir=${data}`, INSECURE, 'fetch', aci], { env: { ...process.env, RKT_TEST_CRASH_AT: 'store-before-record' } });
+  t.is(crashed.exitCode, 128 + 9, crashed.stderr);
+  // Without a gc in between: the fetch finds the orphaned blob and tree of the same ID and publishes.
+  const again = await r([INSECURE, 'fetch', '--full', aci]);
+  t.is(again.exitCode, 0, again.stderr);
+  const id = again.stdout.trim();
+  t.is((await r(['image', 'verify', id])).exitCode, 0);
+  t.is(readFileSync(path.join(data, 'cas/trees', id, 'rootfs/hello'), 'utf8'), 'hi');
+  const gc = await r(['image', 'gc']);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.is(gc.stderr, '', 'nothing to collect: the image is whole and recorded');
+  t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), []);
 });
 
 t0(title('image verify finds and repairs a tampered tree'), async (t) => {
