@@ -10,7 +10,7 @@ import type { TransientServiceProps } from '../systemd/dbus.js';
 
 /** Refuse --detach where systemd is not PID 1, before anything is prepared. */
 export async function checkDetachPossible(): Promise<void> {
-  const { systemdBooted } = await import('../systemd/units.js');
+  const { systemdBooted } = await import('../systemd/detect.js');
   if (!(await systemdBooted())) {
     throw new RktError('ENOSYSTEMD', '--detach needs systemd as PID 1 (no /run/systemd/system here): it runs the pod as a systemd service', {
       hint: 'run the pod in the foreground, or under a supervisor of your own',

@@ -48,7 +48,7 @@ export async function stopPod(store: Store, dataDir: string, pod: PodInfo, force
   if (pod.pid === undefined) throw new RktError('ESTOP', `pod ${pod.uuid} is starting (no pid recorded yet)`, { hint: 'try again in a moment' });
   // A pod registered with machined is stopped through it (the same signal, to the leader machined knows);
   // otherwise, or if machined cannot be asked, the stage1's stop entrypoint signals the pod's PID 1.
-  const { systemdBooted } = await import('../systemd/units.js');
+  const { systemdBooted } = await import('../systemd/detect.js');
   const viaMachined = (await systemdBooted())
     && await (await import('../systemd/machined.js')).signalPodMachine(pod.uuid, pod.pid, force).catch(() => false);
   const r = viaMachined ? { code: 0, stderr: '' }
@@ -123,7 +123,7 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
   if (o.markOnly) return report;
   // With systemd as PID 1, what it may still hold of a collected pod (its unit, its machine) goes too; the
   // D-Bus code is loaded only then, and only once a pod is collected.
-  const { systemdBooted } = await import('../systemd/units.js');
+  const { systemdBooted } = await import('../systemd/detect.js');
   const systemd = (await systemdBooted()) ? await import('../systemd/machined.js') : undefined;
   const bus = systemd?.lazyBus();
   const cleanSystemd = async (uuid: string) => {

@@ -6,7 +6,7 @@
  * Import this module dynamically, and only when systemd is PID 1: it loads dbus-next.
  */
 import { describe, RktError } from '../common/errors.js';
-import { systemdBooted } from './units.js';
+import { systemdBooted } from './detect.js';
 
 /** A value with its D-Bus signature, before it becomes a dbus-next Variant. */
 export interface TypedValue {

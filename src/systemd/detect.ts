@@ -36,14 +36,18 @@ export function decideContext(systemdBooted: boolean, procCgroup: string, env: R
   return { kind: 'shell' };
 }
 
+/** Whether systemd is PID 1 here (it creates /run/systemd/system at boot). Loads nothing of D-Bus. */
+export async function systemdBooted(): Promise<boolean> {
+  try {
+    return (await fs.lstat('/run/systemd/system')).isDirectory();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false;
+    throw err;
+  }
+}
+
 /** The context of this process. */
 export async function systemdContext(): Promise<SystemdContext> {
-  let booted = false;
-  try {
-    booted = (await fs.lstat('/run/systemd/system')).isDirectory();
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
-  if (!booted) return { kind: 'none' };
+  if (!(await systemdBooted())) return { kind: 'none' };
   return decideContext(true, await fs.readFile('/proc/self/cgroup', 'utf8'), process.env);
 }

@@ -3,7 +3,7 @@
  * resource counters, and leftovers (units, machines) of pods that are gone. The pod's lock stays the truth for
  * running/exited; this only adds what systemd knows, and says so when the two disagree.
  *
- * Import dynamically, only where systemd is PID 1 (units.ts systemdBooted()).
+ * Import dynamically, only where systemd is PID 1 (detect.ts systemdBooted()).
  */
 import { describe } from '../common/errors.js';
 import type { MachineInfo, SystemBus, UnitProperties } from './dbus.js';
