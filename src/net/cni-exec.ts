@@ -42,7 +42,7 @@ export async function findPlugin(type: string, cniPath: readonly string[]): Prom
     }
   }
   throw new RktError('ECNIPLUGIN', `CNI plugin "${type}" not found in CNI_PATH ${cniPath.join(':')}`, {
-    hint: type === 'false' ? undefined : 'install the Debian package containernetworking-plugins (it puts the plugins in /usr/lib/cni)',
+    hint: 'install the Debian package containernetworking-plugins (it puts the plugins in /usr/lib/cni)',
   });
 }
 
