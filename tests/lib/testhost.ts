@@ -1,6 +1,7 @@
 // The host test tier's view of hack/testhost: a booted systemd "test host" (systemd-nspawn running this
 // machine's own OS tree) that tests/host/** run commands in. Needs root and systemd-nspawn; see
 // hostTierSkipReason() for what a test file must check before starting one.
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -65,6 +66,43 @@ export function hostPodsSkipReason(): string | undefined {
 	return hostTierSkipReason()
 		?? (existsSync(path.join(repoRoot, 'build/stage1.aci')) && existsSync(path.join(repoRoot, 'build/busybox.aci'))
 			? undefined : 'build/stage1.aci or build/busybox.aci missing (run hack/setup)');
+}
+
+type Impl = (t: ExecutionContext) => void | Promise<void>;
+
+/** The registrations of a host test file whose tests run in turn in one test host (see hostTests). */
+export interface HostTests {
+	/** Why these tests are skipped here, or undefined when they run. */
+	readonly skipReason: string | undefined;
+	/** A serial test; when skipping, a skipped test of the same title with the reason appended. */
+	test(title: string, impl: Impl): void;
+	/** A `before` hook (starting the host, say), registered only when the tests run. */
+	before(impl: Impl): void;
+	/** An `after.always` hook (stopping the host), registered only when the tests run. */
+	after(impl: Impl): void;
+}
+
+/**
+ * Register a host test file's tests: with `skipReason` undefined they are ava serial tests and its hooks run;
+ * otherwise every test is registered as skipped, each under its own title with the reason, so that a file that
+ * cannot run here counts as many skips as it has tests, and its hooks (which would boot a host) are dropped.
+ * Call at file load, before any test is registered.
+ */
+export function hostTests(skipReason: string | undefined): HostTests {
+	if (skipReason === undefined) {
+		return {
+			skipReason,
+			test: (title, impl) => test.serial(title, impl),
+			before: (impl) => test.before(impl),
+			after: (impl) => test.after.always(impl),
+		};
+	}
+	return {
+		skipReason,
+		test: (title) => test.skip(`${title} (skipped: ${skipReason})`, () => undefined),
+		before: () => undefined,
+		after: () => undefined,
+	};
 }
 
 /** Waiting on events (tests/lib/wait.ts), here too for the host test files. */
