@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CommandSpec } from './command.js';
-import { isErrno } from '../common/errors.js';
+import { isErrno, RktError } from '../common/errors.js';
 import { FORMAT_FLAG, outputFormat, renderJson } from './flags.js';
 import { humanAgo, renderTable } from './render.js';
 import { UsageError } from '../common/errors.js';
@@ -39,15 +39,18 @@ export const command: CommandSpec = {
     const wantSystemd = fields.includes('unit') || fields.includes('machine');
     const { listPods } = await import('../pod/pods.js');
     const { POD_MANIFEST } = await import('../pod/layout.js');
+    const { parsePodManifest } = await import('../image/pod-manifest.js');
     const rows: Row[] = [];
     for (const p of await listPods(ctx.globals.dir)) {
       let apps: Row['apps'] = [];
+      const file = path.join(p.dir, POD_MANIFEST);
       try {
-        const m = JSON.parse(await fs.readFile(path.join(p.dir, POD_MANIFEST), 'utf8')) as { apps?: { name: string; image: { name?: string; id: string } }[] };
-        apps = (m.apps ?? []).map((a) => ({ name: a.name, image: a.image.name ?? '', id: a.image.id }));
+        apps = parsePodManifest(await fs.readFile(file)).apps.map((a) => ({ name: a.name, image: a.image.name ?? '', id: a.image.id }));
       } catch (err) {
-        // A pod being created or collected has no manifest (yet, or any more): list it without apps.
-        if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw err;
+        // A pod being created or collected has no manifest (yet, or any more): list it without apps. One whose
+        // manifest is damaged is listed without apps too, with a warning: one bad pod must not hide the others.
+        if (err instanceof RktError && err.code === 'EPODMANIFEST') ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${file}: ${err.message}\n`);
+        else if (!isErrno(err, 'ENOENT')) throw err;
       }
       rows.push({ uuid: p.uuid, state: p.state, apps, ...(p.created !== undefined ? { created: p.created } : {}), ...(p.started !== undefined ? { started: p.started } : {}) });
     }

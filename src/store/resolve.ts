@@ -4,9 +4,13 @@ import type { Label } from '../image/labels.js';
 import { listRecords, readRecord, type ImageRecord } from './records.js';
 import type { StoreLayout } from './layout.js';
 
-/** The short form of an Image ID that rkt prints: `sha512-` and the first 64 hex digits. */
+/**
+ * The short form of an Image ID that rkt prints (`rkt fetch`, `rkt image list`, `rkt list` without `--full`):
+ * `sha512-` and the first 32 hex digits, as rkt 1.x's documentation shows it. Every command takes it back,
+ * as it takes any unique prefix of at least MIN_IMAGE_ID_PREFIX_HEX digits.
+ */
 export function shortId(id: string): string {
-  return id.slice(0, 'sha512-'.length + 64);
+  return id.slice(0, 'sha512-'.length + 32);
 }
 
 /** True if `arg` looks like an Image ID or a prefix of one (rather than an image name). */

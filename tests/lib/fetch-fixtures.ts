@@ -90,7 +90,7 @@ export async function buildImage(dir: string, name: string, opts: { labels?: Rea
   if (opts.randomBytes !== undefined) writeFileSync(path.join(src, 'rootfs/random'), randomBytes(opts.randomBytes));
   const file = `${src}.aci`;
   const info = await buildAci(src, file, opts.compression ?? 'none');
-  return { file, id: info.imageId, shortId: info.imageId.slice(0, 'sha512-'.length + 64) };
+  return { file, id: info.imageId, shortId: info.imageId.slice(0, 'sha512-'.length + 32) };
 }
 
 /** How a site answers for one path. */

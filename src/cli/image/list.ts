@@ -14,10 +14,10 @@ function displayName(r: ImageRecord): string {
   return v === undefined ? r.name : `${r.name}:${v}`;
 }
 
-/** One cell of the table, for humans. */
-export function cell(r: ImageRecord, f: Field, full: boolean, now: number): string {
+/** One cell of the table, for humans; `short` is the short form of an Image ID (store/resolve.ts's shortId). */
+export function cell(r: ImageRecord, f: Field, full: boolean, now: number, short: (id: string) => string): string {
   switch (f) {
-    case 'id': return full ? r.id : r.id.slice(0, 'sha512-'.length + 32);
+    case 'id': return full ? r.id : short(r.id);
     case 'name': return displayName(r);
     case 'importtime': return full ? r.importTime : humanAgo(r.importTime, now);
     case 'lastused': return full ? r.lastUsed : humanAgo(r.lastUsed, now);
@@ -42,6 +42,7 @@ export const command: CommandSpec = {
     const format = outputFormat(args['format']);
     const { StoreLayout } = await import('../../store/layout.js');
     const { listRecords } = await import('../../store/records.js');
+    const { shortId } = await import('../../store/resolve.js');
     const records = await listRecords(new StoreLayout(ctx.globals.dir));
     if (format !== 'tabbed') {
       ctx.io.stdout.write(renderJson(records.map((r) => ({
@@ -51,7 +52,7 @@ export const command: CommandSpec = {
     }
     const now = Date.now();
     const fs = fields as Field[];
-    ctx.io.stdout.write(renderTable(fs.map((f) => HEADERS[f]), records.map((r) => fs.map((f) => cell(r, f, args['full'] === true, now))), args['no-legend'] !== true && args['legend'] !== false));
+    ctx.io.stdout.write(renderTable(fs.map((f) => HEADERS[f]), records.map((r) => fs.map((f) => cell(r, f, args['full'] === true, now, shortId))), args['no-legend'] !== true && args['legend'] !== false));
     return 0;
   },
 };
