@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, isErrno, RktError } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 import type { Store } from '../store/store.js';
 import * as pods from '../pod/pods.js';
 import type { PodInfo } from '../pod/pods.js';
@@ -50,7 +51,12 @@ export async function stopPod(store: Store, dataDir: string, pod: PodInfo, force
   // otherwise, or if machined cannot be asked, the stage1's stop entrypoint signals the pod's PID 1.
   const { systemdBooted } = await import('../systemd/detect.js');
   const viaMachined = (await systemdBooted())
-    && await (await import('../systemd/machined.js')).signalPodMachine(pod.uuid, pod.pid, force).catch(() => false);
+    && await (await import('../systemd/machined.js')).signalPodMachine(pod.uuid, pod.pid, force).catch((err: unknown) => {
+      // machined could not be asked (no bus, a refusal): the stop entrypoint does the same job.
+      if (!(err instanceof RktError)) throw err;
+      trace(`cannot stop pod ${pod.uuid} through machined: ${err.message}, using the stage1 stop entrypoint`);
+      return false;
+    });
   const r = viaMachined ? { code: 0, stderr: '' }
     : await runProgram(await entrypoint(store, pod, 'stage1Stop'), [String(pod.pid), ...(force ? ['--force'] : [])], { cwd: pod.dir, stdio: 'pipe' });
   if (r.code !== 0) {
@@ -94,8 +100,19 @@ export async function removePod(dataDir: string, pod: PodInfo): Promise<void> {
   let dir = pod.dir;
   if (pod.state === 'exited') dir = await pods.toExitedGarbage(dataDir, pod.uuid);
   else if (pod.state === 'prepared' || pod.state === 'aborted-prepare') dir = await pods.toGarbage(dataDir, pod.uuid);
+  await tearDownNetwork(dir, pod.uuid, () => undefined);
   await removeCgroups(await cgroupDirsFor(pod.uuid));
   await pods.removePodDir(dir);
+}
+
+/**
+ * Undo what is left of a pod's networks (src/net: CNI DEL of each, the namespace unmounted). Best-effort: a
+ * failure is logged "…, ignoring"; a namespace still mounted then keeps the pod directory (removePodDir
+ * refuses it) and the next gc tries again.
+ */
+async function tearDownNetwork(dir: string, uuid: string, log: (m: string) => void): Promise<void> {
+  const { tearDownPodNetwork } = await import('../net/pod-network.js');
+  for (const f of await tearDownPodNetwork(dir)) log(`cannot tear down the network of pod ${uuid}: ${f}, ignoring`);
 }
 
 export interface GcOptions { readonly graceMs: number; readonly expirePreparedMs: number; readonly markOnly: boolean }
@@ -112,6 +129,8 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
       if (p.state === 'exited') {
         const dir = await pods.toExitedGarbage(dataDir, p.uuid);
         await fs.writeFile(path.join(dir, 'gc-marked'), `${new Date(now).toISOString()}\n`);
+        // An exited pod's addresses and forwarded ports are free at once, not after the grace period.
+        await tearDownNetwork(dir, p.uuid, log);
         report.marked.push(p.uuid);
         log(`moving pod ${p.uuid} to garbage`);
       }
@@ -154,6 +173,7 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
         }
         if (dir === undefined) continue;
         await cleanSystemd(p.uuid);
+        await tearDownNetwork(dir, p.uuid, log);
         await removeCgroups(await cgroupDirsFor(p.uuid));
         await pods.removePodDir(dir);
         report.removed.push(p.uuid);
