@@ -117,9 +117,6 @@ export async function exportImage(store: Store, rec: ImageRecord, out: string): 
   }
 }
 
-/** Kept for importers not yet moved to common/fs-tree.ts. */
-export { copyTree } from '../common/fs-tree.js';
-
 interface Node { type: string; mode: number; uid: number; gid: number; size: number; link?: string; digest?: string }
 
 async function describeTree(root: string): Promise<Map<string, Node>> {

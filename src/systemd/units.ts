@@ -38,6 +38,3 @@ export function uuidOfMachine(name: string): string | undefined {
   const m = /^rkt-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(name);
   return m?.[1];
 }
-
-/** Kept for importers not yet moved to detect.ts, where systemdBooted lives. */
-export { systemdBooted } from './detect.js';

@@ -41,7 +41,7 @@ test('list --fields', (t) => {
 });
 
 test('--detach where systemd is not PID 1: a clear error, exit 254', async (t) => {
-  const { systemdBooted } = await import('../../../src/systemd/units.js');
+  const { systemdBooted } = await import('../../../src/systemd/detect.js');
   if (await systemdBooted()) {
     t.pass('systemd is PID 1 here: covered by tests/host/machined.test.ts');
     return;
