@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { RktError, isErrno } from '../common/errors.js';
 
 function run(cmd: string, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
@@ -31,7 +32,17 @@ async function mountPoints(): Promise<Set<string>> {
 
 /** True if `file` is a mount point here (a live bind-mounted namespace). */
 export async function isNetnsMounted(file: string): Promise<boolean> {
-  return (await mountPoints()).has(file);
+  const points = await mountPoints();
+  if (points.has(file)) return true;
+  // mountinfo names the real path: the pod directory may have been reached through a symlink.
+  let real: string;
+  try {
+    real = path.join(await fs.realpath(path.dirname(file)), path.basename(file));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+  return points.has(real);
 }
 
 /**

@@ -5,6 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { RKT } from '../../lib/rkt.js';
 import { TestHost, netSkipReason, type Outcome, type Pod } from './harness.js';
 
 const skip = netSkipReason();
@@ -207,5 +208,20 @@ if (skip !== undefined) {
 
     t.deepEqual((await h.teardown(p)).failures, []);
     await assertNothingLeft(t, h, ['default']);
+  });
+
+  test.serial('pods whose process died without a teardown: rkt gc removes their networks, then the pods', async (t) => {
+    const h = await host(t);
+    const pods = [h.newPod(), h.newPod()];
+    const ups = await h.drive([h.setupRequest(pods[0] as Pod, ['default'], { ports: ['http:8080'], imagePorts: [{ name: 'http', protocol: 'tcp', port: 80, count: 1 }] }), h.setupRequest(pods[1] as Pod, ['default-restricted'])]);
+    for (const o of ups) ok(t, o);
+    t.is((await h.hostLinks()).length, 2);
+    // Unlocked directories under pods/run/ are exited pods; gc (in the host side's namespace) marks them,
+    // which tears their networks down at once, and with no grace period removes them.
+    const gc = await h.inHost(process.execPath, [RKT, `--dir=${h.dir}`, 'gc', '--grace-period=0s']);
+    t.is(gc.exitCode, 0, gc.stderr);
+    t.regex(gc.stderr, new RegExp(`garbage collecting pod ${pods[0]?.uuid ?? ''}`));
+    for (const p of pods) t.false(existsSync(p.dir), `pod ${p.uuid} removed`);
+    await assertNothingLeft(t, h, ['default', 'default-restricted']);
   });
 }
