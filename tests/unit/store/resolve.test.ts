@@ -155,3 +155,14 @@ test('an empty store resolves nothing', async (t) => {
   t.deepEqual(await findImages(layout, shortId(A)), []);
   t.is((await rejected(t, layout, A)).code, 'ENOIMAGE');
 });
+
+test('a corrupt record stops name and prefix lookups with ESTORE naming its file; a full ID reads only its own record', async (t) => {
+  const layout = await store(t);
+  await fs.writeFile(layout.record(D), '{ torn');
+  for (const arg of ['example.com/app', shortId(A)]) {
+    const err = await t.throwsAsync(resolveImage(layout, arg), { instanceOf: RktError });
+    t.is(err?.code, 'ESTORE');
+    t.true(err?.message.startsWith(`store file ${layout.record(D)} is corrupt: `), err?.message);
+  }
+  t.is(await resolved(layout, A), A);
+});
