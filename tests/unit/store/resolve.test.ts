@@ -82,10 +82,11 @@ test('a full Image ID resolves to its image, in either case', async (t) => {
   t.is(await resolved(layout, A.toUpperCase().replace('SHA512-', 'sha512-')), A);
 });
 
-test('a unique prefix resolves: the 64-digit short form, and as few as 12 hex digits', async (t) => {
+test('a unique prefix resolves: the short form rkt prints, a 64-digit one, and as few as 12 hex digits', async (t) => {
   const layout = await store(t);
   t.is(await resolved(layout, shortId(A)), A);
   t.is(await resolved(layout, shortId(B)), B);
+  t.is(await resolved(layout, A.slice(0, 'sha512-'.length + 64)), A);
   t.is(await resolved(layout, C.slice(0, 'sha512-'.length + 12)), C);
   t.is(await resolved(layout, 'sha512-0123456789abcdef0123a'), A, 'the first digit after the shared 20');
   t.is(await resolved(layout, 'sha512-FEDCBA987654'), C);
