@@ -18,6 +18,8 @@ export interface AppArgs {
   readonly environment: readonly string[];
   readonly mounts: readonly string[];
   readonly args: readonly string[];
+  /** The isolation flags as given (`caps-retain`, `seccomp`, `no-new-privileges`, …), not yet parsed; absent if none. */
+  readonly isolation?: Readonly<Record<string, string | boolean>>;
 }
 
 export interface RunArgs {
@@ -33,6 +35,9 @@ export interface RunArgs {
 function tableFor(flags: readonly FlagSpec[]): readonly FlagSpec[] {
   return [...flags, ...GLOBAL_FLAGS.map((g) => ({ ...g, scope: 'pod' as const }))];
 }
+
+/** The app flags about isolation (parsed by stage0/isolation.ts). */
+const ISOLATION_FLAGS = ['caps-retain', 'caps-remove', 'seccomp', 'no-new-privileges', 'memory', 'cpu', 'cpu-shares', 'oom-score-adj', 'readonly-rootfs'];
 
 /** Global flags that may also follow an image, as rkt allowed. */
 const GLOBALS_AFTER_IMAGE = ['debug', 'insecure-options', 'dir'];
@@ -52,7 +57,7 @@ export function parseRunArgs(words: readonly string[], flags: readonly FlagSpec[
   const table = tableFor(flags);
   const pod: Record<string, string | boolean | string[]> = {};
   const podMounts: string[] = [];
-  const apps: { image: string; flags: Record<string, string | string[]>; args: string[] }[] = [];
+  const apps: { image: string; flags: Record<string, string | boolean | string[]>; args: string[] }[] = [];
   let help = false;
   let i = 0;
   const take = (flag: string, inline: string | undefined): string => {
@@ -120,6 +125,8 @@ export function parseRunArgs(words: readonly string[], flags: readonly FlagSpec[
         ...(s('user') !== undefined ? { user: s('user') } : {}), ...(s('group') !== undefined ? { group: s('group') } : {}),
         ...(s('working-dir') !== undefined ? { workingDir: s('working-dir') } : {}),
       };
+      const isolation = Object.fromEntries(Object.entries(a.flags).filter(([k, v]) => ISOLATION_FLAGS.includes(k) && !Array.isArray(v))) as Record<string, string | boolean>;
+      if (Object.keys(isolation).length > 0) return { ...app, isolation };
       return app;
     }),
   };

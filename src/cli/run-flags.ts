@@ -56,6 +56,16 @@ export const APP_FLAGS: readonly FlagSpec[] = [
   { name: 'working-dir', kind: 'string', scope: 'app', describe: 'working directory inside the app' },
   { name: 'environment', kind: 'list', scope: 'app', describe: 'NAME=VALUE for this app (repeatable)' },
   { name: 'mount', kind: 'list', scope: 'app', describe: 'volume=NAME,target=/path for this app (repeatable)' },
+  // Isolation (Documentation/isolation.md): each replaces the image's isolator of the same kind.
+  { name: 'caps-retain', kind: 'string', scope: 'app', describe: 'CAP_X,CAP_Y: the capabilities the app keeps (replaces the default set)' },
+  { name: 'caps-remove', kind: 'string', scope: 'app', describe: 'CAP_X,CAP_Y: capabilities taken out of the default set' },
+  { name: 'seccomp', kind: 'string', scope: 'app', describe: 'mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,...: the app\'s syscall filter (replaces the default blocklist)' },
+  { name: 'no-new-privileges', kind: 'boolean', scope: 'app', describe: 'the app cannot gain privileges (setuid binaries, file capabilities)' },
+  { name: 'memory', kind: 'string', scope: 'app', describe: "the app's memory limit (512M, 1Gi)" },
+  { name: 'cpu', kind: 'string', scope: 'app', describe: "the app's CPU limit (500m = half a CPU, 2 = two CPUs)" },
+  { name: 'cpu-shares', kind: 'string', scope: 'app', describe: "the app's CPU shares (2-262144)" },
+  { name: 'oom-score-adj', kind: 'string', scope: 'app', describe: "the app's OOM score adjustment (-1000-1000)" },
+  { name: 'readonly-rootfs', kind: 'boolean', scope: 'app', describe: "the app's root filesystem is read-only (its volumes stay writable)" },
 ];
 
 export const RUN_FLAGS: readonly FlagSpec[] = [...POD_FLAGS, ...RUN_ONLY, ...APP_FLAGS];

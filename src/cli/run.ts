@@ -51,7 +51,7 @@ function netFlag(values: readonly string[]): 'host' | 'none' {
 
 /** The words of `rkt run`/`rkt prepare` as a plan for stage0 (pure but for loading the pure parsers). */
 async function toPlan(parsed: RunArgs): Promise<PodPlan> {
-  const { parseAssignment, parseVolume, parseMount } = await import('../stage0/run-path.js');
+  const { parseAssignment, parseVolume, parseMount, parseIsolationFlags } = await import('../stage0/run-path.js');
   const pod = parsed.pod;
   const pullPolicy = str(pod['pull-policy']) ?? 'new';
   if (pullPolicy !== 'new' && pullPolicy !== 'update' && pullPolicy !== 'never') throw new UsageError(`bad --pull-policy "${pullPolicy}": want new, update or never`);
@@ -62,6 +62,7 @@ async function toPlan(parsed: RunArgs): Promise<PodPlan> {
       ...(a.exec !== undefined ? { exec: a.exec } : {}), ...(a.name !== undefined ? { name: a.name } : {}),
       ...(a.user !== undefined ? { user: a.user } : {}), ...(a.group !== undefined ? { group: a.group } : {}),
       ...(a.workingDir !== undefined ? { workingDir: a.workingDir } : {}),
+      ...(a.isolation !== undefined ? { isolation: parseIsolationFlags(a.isolation) } : {}),
     })),
     volumes: list(pod['volume']).map(parseVolume),
     podMounts: parsed.podMounts.map(parseMount),

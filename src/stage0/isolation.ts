@@ -16,6 +16,7 @@ import {
   type Quantity,
 } from '../image/isolators.js';
 import { DEFAULT_APP_CAPABILITIES, LINUX_CAPABILITIES, sortCapabilities } from '../stage1/capabilities.js';
+import { extraPodCapabilities } from '../stage1/isolation.js';
 import { DEFAULT_SECCOMP_ERRNO, expandSeccompSet, isErrnoName, RKT_DEFAULT_BLOCKLIST } from '../stage1/seccomp.js';
 
 /** A seccomp filter: allow only (`retain`) or refuse (`remove`) the listed system calls, failing with `errno`. */
@@ -306,4 +307,58 @@ export function parseCpuSharesFlag(value: string): number {
 /** `--oom-score-adj`: -1000..1000. */
 export function parseOomScoreAdjFlag(value: string): number {
   return parseIntFlag('--oom-score-adj', value, -1000, 1000);
+}
+
+/**
+ * An app's isolation flags as the command line gave them (flag name without dashes → value; booleans as
+ * booleans), parsed. A bad value is a usage error naming the flag.
+ */
+export function parseIsolationFlags(given: Readonly<Record<string, string | boolean>>): IsolationFlags {
+  const str = (k: string): string | undefined => (typeof given[k] === 'string' ? given[k] : undefined);
+  const bool = (k: string): boolean | undefined => (typeof given[k] === 'boolean' ? given[k] : undefined);
+  const flags: IsolationFlags = {
+    ...(str('caps-retain') !== undefined ? { capsRetain: parseCapsFlag('--caps-retain', str('caps-retain') ?? '') } : {}),
+    ...(str('caps-remove') !== undefined ? { capsRemove: parseCapsFlag('--caps-remove', str('caps-remove') ?? '') } : {}),
+    ...(str('seccomp') !== undefined ? { seccomp: parseSeccompFlag(str('seccomp') ?? '') } : {}),
+    ...(bool('no-new-privileges') !== undefined ? { noNewPrivileges: bool('no-new-privileges') } : {}),
+    ...(str('memory') !== undefined ? { memory: parseMemoryFlag(str('memory') ?? '') } : {}),
+    ...(str('cpu') !== undefined ? { cpu: parseCpuFlag(str('cpu') ?? '') } : {}),
+    ...(str('cpu-shares') !== undefined ? { cpuShares: parseCpuSharesFlag(str('cpu-shares') ?? '') } : {}),
+    ...(str('oom-score-adj') !== undefined ? { oomScoreAdj: parseOomScoreAdjFlag(str('oom-score-adj') ?? '') } : {}),
+    ...(bool('readonly-rootfs') !== undefined ? { readOnlyRootFS: bool('readonly-rootfs') } : {}),
+  };
+  // Both capability sets is a usage error here, before any image is fetched.
+  flagsToIsolators(flags);
+  return flags;
+}
+
+/**
+ * The capabilities the pod's stage1 needs beyond nspawn's default set, from the pod manifest's app entries
+ * (their isolators already include the flags): see `extraPodCapabilities`.
+ */
+export function podCapabilities(apps: readonly { readonly name: string; readonly isolators: readonly Isolator[] }[], insecure: ReadonlySet<InsecureCheck>): string[] {
+  return extraPodCapabilities(apps.map((a) => resolveAppIsolation({ app: a.name, uid: 0, imageIsolators: [], appIsolators: a.isolators, insecure })));
+}
+
+/**
+ * Lines for stderr about what the host itself withholds: capabilities an app is to hold that are not in rkt's
+ * own bounding set (`hostCapabilities`, from /proc/self/status), and a lowered OOM score without
+ * CAP_SYS_RESOURCE (the kernel then keeps the score at its parent's).
+ */
+export function unavailableCapabilityNotes(apps: readonly { readonly app: string; readonly isolation: AppIsolation }[], hostCapabilities: ReadonlySet<string>): string[] {
+  const notes: string[] = [];
+  for (const { app, isolation } of apps) {
+    const missing = (isolation.capabilities ?? []).filter((c) => !hostCapabilities.has(c));
+    if (missing.length > 0) notes.push(`app ${app}: ${missing.join(', ')} cannot be given: rkt itself does not hold ${missing.length > 1 ? 'them' : 'it'} on this host`);
+    if ((isolation.resources.oomScoreAdjust ?? 0) < 0 && !hostCapabilities.has('CAP_SYS_RESOURCE')) {
+      notes.push(`app ${app}: oom-score-adj ${isolation.resources.oomScoreAdjust ?? 0} cannot be applied: lowering an OOM score needs CAP_SYS_RESOURCE, which rkt does not hold on this host`);
+    }
+  }
+  return notes;
+}
+
+/** The capability names in a `CapBnd:` mask (hex, as /proc/<pid>/status shows it). */
+export function capabilitiesOfMask(hex: string): Set<string> {
+  const mask = BigInt(`0x${hex}`);
+  return new Set(LINUX_CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));
 }

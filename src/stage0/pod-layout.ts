@@ -11,7 +11,9 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { serializePodManifest, type PodManifest } from '../image/pod-manifest.js';
 import * as layout from '../pod/layout.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
+import type { InsecureCheck } from '../common/options.js';
 import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
+import { resolveAppIsolation, unavailableCapabilityNotes, unenforcedResourcesNote, type AppIsolation } from './isolation.js';
 
 /** The pod's run options (PodOptions), beside its manifest. */
 export const OPTIONS_FILE = 'options.json';
@@ -44,6 +46,12 @@ export interface LayoutInput {
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly journal: boolean;
+  /** `--insecure-options` checks lifted (capabilities, seccomp, paths). */
+  readonly insecure: ReadonlySet<InsecureCheck>;
+  /** The pod's systemd runs on the unified cgroup hierarchy (v2), where its resource limits apply. */
+  readonly cgroupV2: boolean;
+  /** The capabilities rkt itself holds (its bounding set): no app can get more. Unknown: not checked. */
+  readonly hostCapabilities?: ReadonlySet<string>;
   /** options.json's content. */
   readonly options: unknown;
 }
@@ -120,7 +128,7 @@ async function checkHostSource(name: string, source: string): Promise<boolean> {
  * the images' trees and the host, writes nothing. Errors (an exec not in the image, an unknown user, a
  * missing host volume source) come before any step is applied.
  */
-export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep[]; apps: AppUnitSpec[] }> {
+export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep[]; apps: AppUnitSpec[]; notes: string[] }> {
   const { pod, manifest } = i;
   const s1 = path.join(pod, layout.STAGE1_DIR);
   const stage1Tree = path.join(i.treeOf(i.stage1Id), 'rootfs');
@@ -134,6 +142,7 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
     else fileSources.set(v.name, await checkHostSource(v.name, v.source));
   }
   const apps: AppUnitSpec[] = [];
+  const isolations: { app: string; isolation: AppIsolation }[] = [];
   for (const a of manifest.apps) {
     const app = a.app;
     if (app === undefined) throw new RktError('EAPP', `app ${a.name} has no app section`);
@@ -161,6 +170,16 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       steps.push({ op: 'mkdir', path: isFile ? path.dirname(target) : target });
       if (isFile) steps.push({ op: 'write', path: target, content: '', mode: 0o644, append: true });
     }
+    // The app entry's isolators are the image's overlaid with the flags' (buildPodManifest).
+    const isolation = resolveAppIsolation({
+      app: a.name, uid, imageIsolators: [], appIsolators: app.isolators, insecure: i.insecure,
+      ...(a.readOnlyRootFS !== undefined ? { readOnlyRootFS: a.readOnlyRootFS } : {}),
+      writableVolumes: a.mounts.filter((m) => {
+        const v = m.appVolume ?? manifest.volumes.find((x) => x.name === m.volume);
+        return v?.readOnly !== true && app.mountPoints.find((p) => p.path === m.path || p.name === m.volume)?.readOnly !== true;
+      }).map((m) => m.path),
+    });
+    isolations.push({ app: a.name, isolation });
     apps.push({
       name: a.name, imageName, exec: app.exec, uid, gid, supplementaryGids: app.supplementaryGIDs,
       workingDirectory: app.workingDirectory ?? '/',
@@ -171,8 +190,13 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       interactive: i.interactive,
       journal: i.journal,
       volumeTargets: a.mounts.map((m) => m.path),
+      isolation,
     });
   }
+  const notes = isolations.flatMap((x) => x.isolation.notes);
+  const resourceNote = unenforcedResourcesNote(isolations, i.cgroupV2);
+  if (resourceNote !== undefined) notes.push(resourceNote);
+  if (i.hostCapabilities !== undefined) notes.push(...unavailableCapabilityNotes(isolations, i.hostCapabilities));
   steps.push(...await identities(stage1Tree, s1Root, apps));
   const unitDir = path.join(s1Root, 'etc', 'systemd', 'system');
   steps.push({ op: 'mkdir', path: unitDir }, { op: 'remove', path: path.join(unitDir, 'default.target') });
@@ -181,7 +205,7 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
     { op: 'writeAtomic', path: path.join(pod, OPTIONS_FILE), content: JSON.stringify(i.options, null, 1) + '\n', mode: 0o644 },
     { op: 'writeAtomic', path: path.join(pod, layout.POD_MANIFEST), content: serializePodManifest(manifest, true) + '\n', mode: 0o644 },
   );
-  return { steps, apps };
+  return { steps, apps, notes };
 }
 
 /** Perform the steps in order. The caller holds the pod's lock; a failure leaves a pod that gc removes. */

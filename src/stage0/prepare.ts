@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { touchRecord, type ImageRecord } from '../store/records.js';
 import type { PullPolicy } from '../fetch/pull-policy.js';
 import { aceEnvironment } from './app-setup.js';
+import { appEntryIsolators, capabilitiesOfMask, resolveAppIsolation, type IsolationFlags } from './isolation.js';
 import { applyLayout, planPodLayout } from './pod-layout.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
 
@@ -28,6 +29,8 @@ export interface AppRequest {
   readonly environment: readonly (readonly [string, string])[];
   readonly mounts: readonly Mount[];
   readonly args: readonly string[];
+  /** `--caps-retain`, `--seccomp`, `--readonly-rootfs`, …: written into the app entry (they win over the image's). */
+  readonly isolation?: IsolationFlags;
 }
 
 export interface PodRequest {
@@ -88,7 +91,7 @@ export function effectiveApp(image: ImageManifest, req: AppRequest, env: readonl
     eventHandlers: base?.eventHandlers ?? [],
     ...(req.workingDir ?? base?.workingDirectory ? { workingDirectory: req.workingDir ?? base?.workingDirectory } : {}),
     environment: env.map(([name, value]) => ({ name, value })),
-    isolators: base?.isolators ?? [],
+    isolators: appEntryIsolators(base?.isolators ?? [], req.isolation ?? {}),
     mountPoints: base?.mountPoints ?? [],
     ports: base?.ports ?? [],
   };
@@ -129,6 +132,7 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
       const rec = await store.get(a.image.id);
       if (rec === undefined) throw new RktError('ENOIMAGE', `pod manifest app ${a.name}: image ${a.image.id} is not in the store`, { hint: `fetch it first: rkt fetch ${a.image.name ?? a.image.id}` });
     }
+    checkIsolation(req.podManifest, globals);
     return req.podManifest;
   }
   if (req.apps.length === 0) throw new RktError('EUSAGE', 'no image given: rkt run [flags] IMAGE [app flags] [--- IMAGE ...]', { exitCode: 2 });
@@ -153,12 +157,23 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
     });
     const app = effectiveApp(image, a, env);
     const mounts = resolveMounts(name, image, app, [...req.podMounts, ...a.mounts], req.volumes);
-    apps.push({ name, image: { name: image.name, id: rec.id, labels: image.labels }, app, mounts, annotations: [] });
+    apps.push({
+      name, image: { name: image.name, id: rec.id, labels: image.labels }, app,
+      ...(a.isolation?.readOnlyRootFS !== undefined ? { readOnlyRootFS: a.isolation.readOnlyRootFS } : {}), mounts, annotations: [],
+    });
   }
   const manifest = validatePodManifest(JSON.parse(serializePodManifest({
     acVersion: '0.8.11', acKind: 'PodManifest', apps, volumes: req.volumes, isolators: [], annotations: [], ports: [],
   })) as unknown);
+  checkIsolation(manifest, globals);
   return manifest;
+}
+
+/** Fail now, before any pod exists, on isolators that cannot be resolved (an unknown syscall, both sets). */
+function checkIsolation(manifest: PodManifest, globals: GlobalOptions): void {
+  for (const a of manifest.apps) {
+    resolveAppIsolation({ app: a.name, uid: 0, imageIsolators: [], appIsolators: a.app?.isolators ?? [], insecure: globals.insecure });
+  }
 }
 
 /**
@@ -182,6 +197,23 @@ export function volumeBinds(pod: string, manifest: PodManifest): { source: strin
     }
   }
   return out;
+}
+
+/** The capabilities in this process's bounding set (/proc/self/status `CapBnd:`). */
+async function ownCapabilities(): Promise<ReadonlySet<string>> {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(await fs.readFile('/proc/self/status', 'utf8'));
+  return capabilitiesOfMask(m?.[1] ?? '0');
+}
+
+/** Whether the host mounts the unified cgroup hierarchy (v2) alone at /sys/fs/cgroup. */
+async function unifiedCgroups(): Promise<boolean> {
+  try {
+    await fs.access('/sys/fs/cgroup/cgroup.controllers');
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
 }
 
 /** Whether this kernel has overlayfs (as /proc/filesystems lists it); without it pods copy their trees. */
@@ -210,10 +242,12 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
     hostname, net: req.net, interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
-  const { steps } = await planPodLayout({
+  const { steps, notes } = await planPodLayout({
     pod, manifest, treeOf: (id) => store.layout.tree(id), stage1Id: stage1.record.id, hostname, net: req.net,
     interactive: req.interactive, noOverlay: req.noOverlay, journal: req.journal === true, options,
+    insecure: globals.insecure, cgroupV2: await unifiedCgroups(), hostCapabilities: await ownCapabilities(),
   });
+  for (const n of notes) note?.(`rkt: ${n}`);
   await applyLayout(steps);
   return { stage1, options };
 }

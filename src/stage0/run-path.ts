@@ -6,4 +6,5 @@
  */
 export { parseAssignment } from './app-setup.js';
 export { parseVolume, parseMount } from './volumes.js';
+export { parseIsolationFlags } from './isolation.js';
 export { prepare, run, runDetached, runPrepared } from './pod-run.js';

@@ -16,6 +16,7 @@ import { writeTimestamp } from '../pod/pods.js';
 import { LAUNCHER_FAILED, nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
+import { podCapabilities } from './isolation.js';
 
 export interface LaunchOptions {
   readonly store: Store;
@@ -152,6 +153,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     uuid: o.uuid, stage1Root: s1root, hostname: o.options.hostname, net: o.options.net,
     interactive: o.options.interactive, debug: o.debug, mode: o.mode, binds,
     notifyReady: process.env['NOTIFY_SOCKET'] !== undefined,
+    capabilities: podCapabilities(o.manifest.apps.map((a) => ({ name: a.name, isolators: a.app?.isolators ?? [] })), new Set()),
   });
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
     cwd: o.pod,

@@ -28,6 +28,8 @@ export interface NspawnSpec {
    * systemd has started every app, instead of as soon as the container exists.
    */
   readonly notifyReady?: boolean;
+  /** Capabilities the pod's stage1 gets beyond nspawn's default set, for apps that retain them. */
+  readonly capabilities?: readonly string[];
   /** Host directories bound into the stage1 tree (status dir, volumes). */
   readonly binds: readonly { readonly source: string; readonly target: string; readonly readOnly: boolean }[];
 }
@@ -65,6 +67,7 @@ export function nspawnArgs(s: NspawnSpec): string[] {
   }
   if (s.net === 'none') args.push('--private-network');
   if (s.notifyReady === true) args.push('--notify-ready=yes');
+  if ((s.capabilities ?? []).length > 0) args.push(`--capability=${(s.capabilities ?? []).join(',')}`);
   for (const b of s.binds) args.push(bindArg(b));
   args.push('--', s.debug ? '--log-target=console' : '--log-target=null', '--show-status=no');
   if (s.debug) args.push('--log-level=info');

@@ -4,6 +4,9 @@
  * unit-file text out (golden-tested in tests/unit/stage1/).
  */
 
+import type { AppIsolation } from '../stage0/isolation.js';
+import { isolationDirectives } from './isolation.js';
+
 /** Everything a pod's unit needs to know about one app, fully resolved by stage0. */
 export interface AppUnitSpec {
   /** AC Name: also the unit's name (`<name>.service`) and the journal identifier. */
@@ -27,6 +30,8 @@ export interface AppUnitSpec {
   readonly journal?: boolean;
   /** Where the app's volumes are mounted inside its root (kept mounted until its post-stop handlers ran). */
   readonly volumeTargets?: readonly string[];
+  /** Capabilities, seccomp, protected paths, devices, resources, read-only root (see isolation.ts). */
+  readonly isolation?: AppIsolation;
 }
 
 /** Where, inside the stage1 tree, an app's root filesystem is mounted. */
@@ -130,6 +135,7 @@ export function renderAppUnit(app: AppUnitSpec): string {
       ? [`StandardOutput=file:${appStreamFifo(app.name, 'stdout')}`, `StandardError=file:${appStreamFifo(app.name, 'stderr')}`]
       : [`StandardOutput=file:${IO_DIR_IN_STAGE1}/stdout`, `StandardError=file:${IO_DIR_IN_STAGE1}/stderr`]));
   }
+  if (app.isolation !== undefined) lines.push(...isolationDirectives(app.isolation));
   lines.push(`SyslogIdentifier=${app.name}`, 'KillMode=mixed', 'TimeoutStopSec=10s', '');
   return lines.join('\n');
 }
