@@ -16,3 +16,4 @@ export { resolvConfText, hostsText, defaultHostsText, type CniDns } from './dns.
 export { NET_INFO_FILE, NETNS_FILE, type NetInfo, type NetInfoEntry } from './net-info.js';
 export { setUpPodNetwork, tearDownPodNetwork, readNetInfo, podNetnsPath, type NetOptions } from './pod-network.js';
 export { DEFAULT_CNI_PATH } from './cni-exec.js';
+export { planPodNetwork, nspawnNetworkArgs, dnsFiles, type PodNetworkRequest, type DnsFiles } from './plan.js';

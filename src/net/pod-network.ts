@@ -12,10 +12,13 @@ import { addNetwork, delNetwork, DEFAULT_CNI_PATH, findPlugin, type CniRuntime }
 import { NET_INFO_FILE, NETNS_FILE, netInfoText, parseNetInfo, resultIp, type NetInfo, type NetInfoEntry } from './net-info.js';
 import type { NetworkPlan } from './networks.js';
 import { createNetns, isNetnsMounted, removeNetns } from './netns.js';
+import { checkPortsFree } from './ports.js';
 
 export interface NetOptions {
   /** Directories searched for plugins (default /usr/lib/cni). */
   readonly cniPath?: readonly string[];
+  /** `<dir>/pods`: refuse host ports another pod there forwards (checkPortsFree) before making anything. */
+  readonly podsRoot?: string;
 }
 
 /** The pod's network namespace file (what nspawn's `--network-namespace-path=` gets). */
@@ -51,7 +54,8 @@ function message(err: unknown): string {
 /**
  * Give pod `uuid` (directory `podDir`) the networks of `plan`: for `host` nothing; otherwise a namespace at
  * `<pod>/netns` with loopback up and, for `cni`, one ADD per network in order (`CNI_IFNAME` eth0, eth1, …;
- * `CNI_CONTAINERID` the uuid). Every plugin is looked up before anything is made. net-info.json is written
+ * `CNI_CONTAINERID` the uuid). Every plugin is looked up, and with `podsRoot` the forwarded host ports
+ * checked, before anything is made. net-info.json is written
  * before the first ADD (so that a teardown after a crash finds the networks) and again with the results.
  * On failure every network is DELeted again, the namespace removed and net-info.json deleted, and the
  * error (the plugin's own message in an `ECNI` RktError) is thrown. Returns what it wrote.
@@ -70,6 +74,7 @@ export async function setUpPodNetwork(podDir: string, uuid: string, plan: Networ
     conf: n.conf, portMappings: n.portMappings,
   }));
   const portMappings = networks.flatMap((n) => n.portMappings);
+  if (opts.podsRoot !== undefined) await checkPortsFree(opts.podsRoot, portMappings, uuid);
   const infoFile = path.join(podDir, NET_INFO_FILE);
   const netns = podNetnsPath(podDir);
   await createNetns(netns);

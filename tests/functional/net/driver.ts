@@ -12,7 +12,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { RktError } from '../../../src/common/errors.js';
-import { checkPortsFree, loadNetworks, mapPorts, parseNetFlags, parsePortFlag, planNetworks, setUpPodNetwork, tearDownPodNetwork } from '../../../src/net/index.js';
+import { planPodNetwork, setUpPodNetwork, tearDownPodNetwork } from '../../../src/net/index.js';
 import type { Port } from '../../../src/image/manifest.js';
 
 interface Request {
@@ -34,12 +34,12 @@ async function one(r: Request): Promise<unknown> {
   try {
     if (r.op === 'teardown') return { ok: true, failures: await tearDownPodNetwork(r.podDir, cni) };
     mkdirSync(r.podDir, { recursive: true });
-    const selection = parseNetFlags(r.net ?? []);
-    const loaded = await loadNetworks(r.localConfig ?? '/nonexistent/local', r.systemConfig ?? '/nonexistent/system');
-    const ports = mapPorts((r.ports ?? []).map(parsePortFlag), r.imagePorts ?? []);
-    if (r.podsRoot !== undefined) await checkPortsFree(r.podsRoot, ports, r.uuid);
-    const plan = planNetworks(selection, loaded, { ports, ...(r.ipamDataDir === undefined ? {} : { ipamDataDir: r.ipamDataDir }) });
-    return { ok: true, info: await setUpPodNetwork(r.podDir, r.uuid ?? 'no-uuid', plan, cni) ?? null };
+    const plan = await planPodNetwork({
+      net: r.net ?? [], ports: r.ports ?? [], imagePorts: r.imagePorts ?? [],
+      localConfig: r.localConfig ?? '/nonexistent/local', systemConfig: r.systemConfig ?? '/nonexistent/system',
+      ...(r.ipamDataDir === undefined ? {} : { ipamDataDir: r.ipamDataDir }),
+    });
+    return { ok: true, info: await setUpPodNetwork(r.podDir, r.uuid ?? 'no-uuid', plan, { ...cni, ...(r.podsRoot === undefined ? {} : { podsRoot: r.podsRoot }) }) ?? null };
   } catch (err) {
     if (err instanceof RktError) return { ok: false, code: err.code, message: err.message, hint: err.hint ?? null };
     throw err;
