@@ -4,7 +4,11 @@ import type { InsecureCheck } from '../../../src/common/options.js';
 import type { Isolator } from '../../../src/image/isolators.js';
 import {
   appEntryIsolators,
+  capabilitiesOfMask,
   parseCapsFlag,
+  parseIsolationFlags,
+  podCapabilities,
+  unavailableCapabilityNotes,
   parseCpuFlag,
   parseCpuSharesFlag,
   parseMemoryFlag,
@@ -199,4 +203,35 @@ test('flag parsers: resources', (t) => {
   t.throws(() => parseCpuSharesFlag('1'), { message: 'bad --cpu-shares value "1": want an integer from 2 to 262144' });
   t.throws(() => parseOomScoreAdjFlag('1001'), { instanceOf: UsageError });
   t.throws(() => parseOomScoreAdjFlag('1.5'), { instanceOf: UsageError });
+});
+
+test('the isolation flags as the command line gives them, parsed; both capability sets is a usage error', (t) => {
+  t.deepEqual(parseIsolationFlags({
+    'caps-retain': 'net_bind_service', seccomp: 'mode=remove,ptrace', 'no-new-privileges': true, memory: '1G', cpu: '2',
+    'cpu-shares': '100', 'oom-score-adj': '-1', 'readonly-rootfs': false,
+  }), {
+    capsRetain: ['CAP_NET_BIND_SERVICE'], seccomp: { mode: 'remove', set: ['ptrace'] }, noNewPrivileges: true, memory: '1G', cpu: '2',
+    cpuShares: 100, oomScoreAdj: -1, readOnlyRootFS: false,
+  });
+  t.deepEqual(parseIsolationFlags({}), {});
+  t.throws(() => parseIsolationFlags({ 'caps-retain': 'CAP_CHOWN', 'caps-remove': 'CAP_KILL' }), { instanceOf: UsageError });
+});
+
+test('what the host withholds is noted: capabilities rkt lacks, a lowered OOM score without CAP_SYS_RESOURCE', (t) => {
+  const host = capabilitiesOfMask('00000000fcecafff');
+  t.true(host.has('CAP_SYS_ADMIN'));
+  t.false(host.has('CAP_SYS_RESOURCE'));
+  const isolation = resolveAppIsolation(input({ flags: { capsRetain: ['CAP_SYS_TIME', 'CAP_CHOWN', 'CAP_SYS_MODULE'], oomScoreAdj: -10 } }));
+  t.deepEqual(unavailableCapabilityNotes([{ app: 'web', isolation }], host), [
+    'app web: CAP_SYS_MODULE, CAP_SYS_TIME cannot be given: rkt itself does not hold them on this host',
+    'app web: oom-score-adj -10 cannot be applied: lowering an OOM score needs CAP_SYS_RESOURCE, which rkt does not hold on this host',
+  ]);
+  t.deepEqual(unavailableCapabilityNotes([{ app: 'web', isolation: resolveAppIsolation(input()) }], host), []);
+});
+
+test('the pod\'s extra capabilities come from its app entries', (t) => {
+  t.deepEqual(podCapabilities([
+    { name: 'a', isolators: [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_ADMIN'] } }] },
+    { name: 'b', isolators: [] },
+  ], none), ['CAP_NET_ADMIN']);
 });
