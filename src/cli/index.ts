@@ -16,6 +16,7 @@ import { command as rm } from './rm.js';
 import { command as gc } from './gc.js';
 import { command as enter } from './enter.js';
 import { command as catManifest } from './cat-manifest.js';
+import { command as config } from './config.js';
 import { command as trust } from './trust.js';
 import { command as exportPod } from './export.js';
 import { command as imageList } from './image/list.js';
@@ -28,7 +29,7 @@ import { command as imageGc } from './image/gc.js';
 
 /** The command table: every rkt command, in the order `rkt help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
-  catManifest, completion, enter, exportPod, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, trust, version,
+  catManifest, completion, config, enter, exportPod, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, trust, version,
   imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
 ];
 
