@@ -33,7 +33,7 @@ export async function refuseExisting(target: string, overwrite: unknown): Promis
     if (isErrno(err, 'ENOENT')) return;
     throw err;
   }
-  throw new RktError('EEXIST', `${target} already exists`, { hint: 'use --overwrite to replace it' });
+  throw new RktError('EOVERWRITE', `${target} already exists`, { hint: 'use --overwrite to replace it' });
 }
 
 /** The flags every command takes, before or after its name. */

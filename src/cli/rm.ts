@@ -1,5 +1,5 @@
 import type { CommandSpec } from './command.js';
-import { formatError, RktError } from '../common/errors.js';
+import { ExitCode, formatError, RktError } from '../common/errors.js';
 import { podWords, UUID_FILE_FLAG } from './pod-arg.js';
 
 export const command: CommandSpec = {
@@ -24,6 +24,6 @@ export const command: CommandSpec = {
         failed++;
       }
     }
-    return failed > 0 ? 1 : 0;
+    return failed > 0 ? ExitCode.partial : ExitCode.ok;
   },
 };

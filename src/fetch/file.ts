@@ -20,7 +20,7 @@ export async function fetchFile(opts: FetchOptions, fetchOne: FetchOne, file: st
     if (!st.isFile()) throw new RktError('EFETCH', `${file}: not a regular file`);
   } catch (err) {
     if (err instanceof RktError) throw err;
-    if (isErrno(err, 'ENOENT')) throw new RktError('ENOENT', `${file}: no such file`);
+    if (isErrno(err, 'ENOENT')) throw new RktError('ENOFILE', `${file}: no such file`);
     throw new RktError('EFETCH', `${file}: ${describe(err)}`, { cause: err });
   }
   return importVerified(opts, fetchOne, createReadStream(file, { highWaterMark: 1 << 20 }), file, undefined, signature, { sourceFile: file });

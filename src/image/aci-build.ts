@@ -38,7 +38,7 @@ export async function buildAci(dir: string, out: string, compression: Compressio
   try {
     manifestText = await fs.readFile(path.join(dir, 'manifest'));
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new RktError('ENOENT', `${dir}: no "manifest" file in the image directory`);
+    if (isErrno(err, 'ENOENT')) throw new RktError('ENOFILE', `${dir}: no "manifest" file in the image directory`);
     throw new RktError('EACIBUILD', `${dir}: cannot read manifest: ${describe(err)}`, { cause: err });
   }
   parseImageManifest(manifestText);

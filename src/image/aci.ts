@@ -221,7 +221,7 @@ export async function inspectAciFile(file: string, options: InspectOptions = {})
     if (!st.isFile()) throw new RktError('EACIREAD', `${file}: not a regular file`);
   } catch (err) {
     if (err instanceof RktError) throw err;
-    if (isErrno(err, 'ENOENT')) throw new RktError('ENOENT', `${file}: no such file`);
+    if (isErrno(err, 'ENOENT')) throw new RktError('ENOFILE', `${file}: no such file`);
     throw new RktError('EACIREAD', `${file}: cannot read image: ${describe(err)}`, { cause: err });
   }
   return inspectAciStream(createReadStream(file, { highWaterMark: 1 << 20 }), file, options);

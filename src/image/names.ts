@@ -3,7 +3,7 @@
  * type (`example.com/app:1.0,os=linux`), and the small reader kit the schema validators in this folder share: a
  * `Field` knows where in a document a value sits, so every error names its path (`app.mountPoints[1].path`).
  */
-import { RktError } from '../common/errors.js';
+import { RktError, type ErrorCode } from '../common/errors.js';
 
 const AC_IDENTIFIER = /^[a-z0-9]+(?:[-._~/][a-z0-9]+)*$/;
 const AC_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -113,13 +113,13 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
  */
 export class Field {
   private constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly document: string,
     readonly path: string,
   ) {}
 
   /** The root of a document: `Field.root('EMANIFEST', 'image manifest')`. */
-  static root(code: string, document: string): Field {
+  static root(code: ErrorCode, document: string): Field {
     return new Field(code, document, '');
   }
 

@@ -68,7 +68,7 @@ export function parseEnvFile(file: string, text: string): [string, string][] {
  * component does not exist.
  */
 export async function resolveInRoot(root: string, p: string, depth = 0): Promise<string | undefined> {
-  if (depth > 40) throw new RktError('ELOOP', `too many levels of symbolic links resolving ${p}`);
+  if (depth > 40) throw new RktError('ESYMLINKLOOP', `too many levels of symbolic links resolving ${p}`);
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
   const done: string[] = [];
   for (let i = 0; i < parts.length; i++) {

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command.js';
 import { operands } from '../flags.js';
+import { ExitCode } from '../../common/errors.js';
 
 export const command: CommandSpec = {
   path: ['image', 'verify'],
@@ -25,6 +26,6 @@ export const command: CommandSpec = {
       ctx.io.stdout.write(`${rec.id}: tampered (${diffs.length} differences)${args['repair'] !== false ? ', repaired' : ''}\n`);
       for (const d of diffs.slice(0, 20)) ctx.io.stderr.write(`  ${d}\n`);
     }
-    return bad > 0 ? 1 : 0;
+    return bad > 0 ? ExitCode.partial : ExitCode.ok;
   },
 };
