@@ -101,16 +101,21 @@ function baseOptions(opts: ProgramOptions) {
 }
 
 /**
- * Run `file` with `args` to its end, its stdin /dev/null. With `stdio: 'capture'` (the default) its stdout and
- * stderr are collected into the Exit; with `'inherit'` it writes to rkt's own. Resolves with how it ended,
- * whatever its status; rejects only when it could not be run, with Node's error (`code` ENOENT, EACCES, …).
+ * Run `file` with `args` to its end, its stdin `input` (default: /dev/null). With `stdio: 'capture'` (the
+ * default) its stdout and stderr are collected into the Exit; with `'inherit'` it uses rkt's own stdin, stdout
+ * and stderr (`input` is then ignored). Resolves with how it ended, whatever its status; rejects only when it
+ * could not be run, with Node's error (`code` ENOENT, EACCES, …).
  */
 export async function runProgram(
-  file: string, args: readonly string[], opts: ProgramOptions & { readonly stdio?: 'capture' | 'inherit' } = {},
+  file: string, args: readonly string[],
+  opts: ProgramOptions & { readonly stdio?: 'capture' | 'inherit'; readonly input?: string | Uint8Array } = {},
 ): Promise<Exit> {
   const { execa } = await execaModule();
-  const io = opts.stdio === 'inherit' ? 'inherit' : 'pipe';
-  const e = toExit(await execa(file, args, { ...baseOptions(opts), stdin: 'ignore', stdout: io, stderr: io }));
+  const e = toExit(await (opts.stdio === 'inherit'
+    ? execa(file, args, { ...baseOptions(opts), stdio: 'inherit' })
+    : opts.input !== undefined
+      ? execa(file, args, { ...baseOptions(opts), input: opts.input, stdout: 'pipe', stderr: 'pipe' })
+      : execa(file, args, { ...baseOptions(opts), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })));
   if (e.notRun !== undefined) throw e.notRun;
   return e;
 }

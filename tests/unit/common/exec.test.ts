@@ -19,6 +19,12 @@ test('runProgram runs in cwd with exactly the given environment', async (t) => {
   t.is(e.stdout, '/tmp\ny:unset\n');
 });
 
+test('runProgram feeds its input to the program\'s stdin', async (t) => {
+  const e = await runProgram('sh', ['-c', 'read line; echo "got $line"'], { input: 'hello\n' });
+  t.true(succeeded(e));
+  t.is(e.stdout, 'got hello\n');
+});
+
 test('runProgram reports a signal as the end, not a status', async (t) => {
   const e = await runProgram('sh', ['-c', 'kill -TERM $$']);
   t.is(e.code, undefined);
