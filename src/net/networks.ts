@@ -183,3 +183,27 @@ export function planNetworks(selection: NetSelection, loaded: LoadedNetworks, op
     }),
   };
 }
+
+/**
+ * What is wrong with `value` as a NetworkPlan read back from disk (a pod's options), or undefined if nothing:
+ * the kind, and for `cni` each network's name, netConf, interface, args, configuration list and port mappings.
+ */
+export function networkPlanProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not an object';
+  const kind = value['kind'];
+  if (kind === 'host' || kind === 'none') return undefined;
+  if (kind !== 'cni') return `kind ${JSON.stringify(kind)} is not host, none or cni`;
+  const nets = value['networks'];
+  if (!Array.isArray(nets)) return '"networks" is not a list';
+  for (const [i, n] of nets.entries()) {
+    if (!isObject(n)) return `networks[${i}] is not an object`;
+    for (const k of ['name', 'netConf', 'args', 'ifName']) if (typeof n[k] !== 'string') return `networks[${i}].${k} is not a string`;
+    const conf = n['conf'];
+    if (!isObject(conf) || typeof conf['name'] !== 'string' || typeof conf['cniVersion'] !== 'string' || !Array.isArray(conf['plugins'])
+      || !conf['plugins'].every((p: unknown) => isObject(p) && typeof p['type'] === 'string')) {
+      return `networks[${i}].conf is not a configuration list`;
+    }
+    if (!Array.isArray(n['portMappings'])) return `networks[${i}].portMappings is not a list`;
+  }
+  return undefined;
+}

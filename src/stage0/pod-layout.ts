@@ -42,7 +42,7 @@ export interface LayoutInput {
   readonly treeOf: (imageId: string) => string;
   readonly stage1Id: string;
   readonly hostname: string;
-  readonly net: 'host' | 'none';
+  readonly net: 'host' | 'none' | 'pod';
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly journal: boolean;
@@ -64,7 +64,7 @@ async function mkdirLike(dir: string, like?: string): Promise<LayoutStep> {
 }
 
 /** Files an app gets per the ACE when its image lacks them: /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab. */
-async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none'): Promise<LayoutStep[]> {
+async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none' | 'pod'): Promise<LayoutStep[]> {
   const etcLower = await resolveInRoot(imageRoot, '/etc');
   const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === path.join(imageRoot, 'etc');
   const etc = path.join(upper, 'etc');

@@ -19,6 +19,7 @@ import { systemdContext } from '../systemd/detect.js';
 import type { LaunchMode } from '../stage1/launch.js';
 import { parseEnvFile } from './app-setup.js';
 import { buildPodManifest, layOutPod, type AppRequest, type PodOptions, type PodRequest } from './prepare.js';
+import type { NetworkPlan } from '../net/networks.js';
 import { launchPod, readPodOptions } from './run.js';
 import type { Stage1Choice } from './stage1-image.js';
 
@@ -33,7 +34,10 @@ export interface PodPlan {
   readonly setEnvFiles: readonly string[];
   readonly inheritEnv: boolean;
   readonly hostname?: string;
-  readonly net: 'host' | 'none';
+  /** `--net` values as given (checked by the cli; none: the built-in default of the cli). */
+  readonly net: readonly string[];
+  /** `--port` values as given. */
+  readonly ports: readonly string[];
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly pullPolicy: PodRequest['pullPolicy'];
@@ -107,7 +111,7 @@ async function toRequest(plan: PodPlan): Promise<PodRequest> {
   if (plan.interactive && plan.apps.length > 1) throw new UsageError('--interactive takes exactly one app');
   return {
     apps: plan.apps, volumes: podManifest?.volumes ?? plan.volumes, podMounts: plan.podMounts, setEnv: plan.setEnv, setEnvFile,
-    inheritEnv: plan.inheritEnv, ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}), net: plan.net,
+    inheritEnv: plan.inheritEnv, ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}), net: 'host',
     interactive: plan.interactive, noOverlay: plan.noOverlay, journal: (await systemdContext()).kind !== 'none',
     pullPolicy: plan.pullPolicy, stage1: plan.stage1, ...(podManifest !== undefined ? { podManifest } : {}),
   };
@@ -120,11 +124,19 @@ async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
   trace('modules loaded');
   const manifest = await buildPodManifest(store, env.globals, req, env.progress);
   trace('images resolved, pod manifest built');
+  // The networks are planned (flags, net.d, the images' ports) before any pod exists, set up at launch.
+  // `host` and `none` alone need no CNI code loaded.
+  const only = plan.net.length === 1 && plan.ports.length === 0 ? plan.net[0] : undefined;
+  const netPlan: NetworkPlan = only === 'host' || only === 'none' ? { kind: only } : await (await import('../net/plan.js')).planPodNetwork({
+    net: plan.net, ports: plan.ports, imagePorts: manifest.apps.flatMap((a) => a.app?.ports ?? []),
+    localConfig: env.globals.localConfig, systemConfig: env.globals.systemConfig,
+  });
+  const netReq = netPlan.kind === 'cni' ? { net: 'pod' as const, netPlan } : { net: netPlan.kind };
   const embryo = await pods.createEmbryo(env.globals.dir);
   trace('pod created');
   try {
     const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
-    const { options } = await layOutPod(store, env.globals, dir, embryo.uuid, manifest, req, env.warn);
+    const { options } = await layOutPod(store, env.globals, dir, embryo.uuid, manifest, { ...req, ...netReq }, env.warn);
     trace('pod tree laid out');
     if (plan.uuidFileSave !== undefined) await pods.writeUuidFile(plan.uuidFileSave, embryo.uuid);
     return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options };

@@ -16,6 +16,7 @@ import { touchRecord, type ImageRecord } from '../store/records.js';
 import type { PullPolicy } from '../fetch/pull-policy.js';
 import { aceEnvironment } from './app-setup.js';
 import { appEntryIsolators, capabilitiesOfMask, resolveAppIsolation, type IsolationFlags } from './isolation.js';
+import type { NetworkPlan } from '../net/networks.js';
 import { applyLayout, planPodLayout } from './pod-layout.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
 
@@ -42,7 +43,9 @@ export interface PodRequest {
   readonly setEnvFile: readonly (readonly [string, string])[];
   readonly inheritEnv: boolean;
   readonly hostname?: string;
-  readonly net: 'host' | 'none';
+  /** `pod`: networks of its own (src/net), planned in `netPlan`. */
+  readonly net: 'host' | 'none' | 'pod';
+  readonly netPlan?: NetworkPlan;
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   /** Log the apps' output to the pod's journal too (where the host has systemd to read it). */
@@ -56,7 +59,9 @@ export interface PodRequest {
 /** Run-time choices kept beside the pod manifest, for run-prepared. */
 export interface PodOptions {
   readonly hostname: string;
-  readonly net: 'host' | 'none';
+  readonly net: 'host' | 'none' | 'pod';
+  /** With `net: 'pod'`: the networks to set up when the pod runs (plain JSON, see src/net). */
+  readonly netPlan?: NetworkPlan;
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly stage1Id: string;
@@ -239,7 +244,7 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
   const stage1 = await resolveStage1(store, globals, req.stage1);
   const hostname = req.hostname ?? `rkt-${uuid}`;
   const options: PodOptions = {
-    hostname, net: req.net, interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
+    hostname, net: req.net, ...(req.netPlan !== undefined ? { netPlan: req.netPlan } : {}), interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
   const { steps, notes } = await planPodLayout({

@@ -17,6 +17,7 @@ import { LAUNCHER_FAILED, nspawnArgs, renderLauncher, type LaunchMode, type Over
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
 import { podCapabilities } from './isolation.js';
+import { networkPlanProblem, type NetworkPlan } from '../net/networks.js';
 
 export interface LaunchOptions {
   readonly store: Store;
@@ -48,9 +49,12 @@ export function validatePodOptions(value: unknown, file: string): PodOptions {
     if (typeof o[k] !== 'string' || o[k] === '') throw bad(`"${k}" is not a non-empty string`);
   }
   for (const k of ['interactive', 'noOverlay'] as const) if (typeof o[k] !== 'boolean') throw bad(`"${k}" is not a boolean`);
-  if (o['net'] !== 'host' && o['net'] !== 'none') throw bad('"net" is not host or none');
+  if (o['net'] !== 'host' && o['net'] !== 'none' && o['net'] !== 'pod') throw bad('"net" is not host, none or pod');
+  const planProblem = o['net'] === 'pod' ? networkPlanProblem(o['netPlan']) : undefined;
+  if (planProblem !== undefined) throw bad(`"netPlan": ${planProblem}`);
   return {
-    hostname: o['hostname'] as string, net: o['net'], interactive: o['interactive'] as boolean, noOverlay: o['noOverlay'] as boolean,
+    hostname: o['hostname'] as string, net: o['net'], ...(o['net'] === 'pod' ? { netPlan: o['netPlan'] as NetworkPlan } : {}),
+    interactive: o['interactive'] as boolean, noOverlay: o['noOverlay'] as boolean,
     stage1Id: o['stage1Id'] as string, stage1Run: o['stage1Run'] as string, stage1Stop: o['stage1Stop'] as string,
     stage1Enter: o['stage1Enter'] as string,
   };
@@ -149,12 +153,21 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     ...(o.options.interactive ? [] : [{ source: ioDir, target: '/rkt/io', readOnly: false }]),
     ...volumeBinds(o.pod, o.manifest),
   ];
+  // The pod's own networks (src/net), made last before the launch so that nothing after them can fail
+  // before the teardown in the finally below is armed; setUpPodNetwork leaves nothing when it fails.
+  const podNet = o.options.net === 'pod' && o.options.netPlan !== undefined ? await import('../net/pod-network.js') : undefined;
   const args = nspawnArgs({
     uuid: o.uuid, stage1Root: s1root, hostname: o.options.hostname, net: o.options.net,
+    ...(podNet !== undefined ? { netnsPath: podNet.podNetnsPath(o.pod) } : {}),
     interactive: o.options.interactive, debug: o.debug, mode: o.mode, binds,
     notifyReady: process.env['NOTIFY_SOCKET'] !== undefined,
     capabilities: podCapabilities(o.manifest.apps.map((a) => ({ name: a.name, isolators: a.app?.isolators ?? [] })), new Set()),
   });
+  if (podNet !== undefined && o.options.netPlan !== undefined) {
+    // pods/run/<uuid> → pods/: no other pod there may forward the same host ports.
+    await podNet.setUpPodNetwork(o.pod, o.uuid, o.options.netPlan, { podsRoot: path.dirname(path.dirname(o.pod)) });
+    trace('pod networks set up');
+  }
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
     cwd: o.pod,
     // fd 4, a pipe every process of the launch inherits (nspawn, the output relays): its end of file means
@@ -204,6 +217,8 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     await writeTimestamp(o.pod, layout.EXITED_FILE, new Date())
       .catch((err: unknown) => trace(`cannot record the pod's exit time: ${describe(err)}, ignoring`));
     if (cgroups.length > 0) await removeCgroups(cgroups).catch((err: unknown) => trace(`cannot remove the pod's cgroups: ${describe(err)}, ignoring (gc retries)`));
+    // Best-effort (each failure traced "…, ignoring" by src/net); rkt gc retries what is left.
+    if (podNet !== undefined) await podNet.tearDownPodNetwork(o.pod);
   }
 }
 

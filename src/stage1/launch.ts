@@ -19,7 +19,10 @@ export interface NspawnSpec {
   readonly uuid: string;
   readonly stage1Root: string;
   readonly hostname: string;
-  readonly net: 'host' | 'none';
+  /** `pod`: the pod's own network namespace, made by stage0 (src/net), at `netnsPath`. */
+  readonly net: 'host' | 'none' | 'pod';
+  /** With `net: 'pod'`: the namespace file nspawn joins. */
+  readonly netnsPath?: string;
   readonly interactive: boolean;
   readonly debug: boolean;
   readonly mode: LaunchMode;
@@ -66,6 +69,7 @@ export function nspawnArgs(s: NspawnSpec): string[] {
     for (const p of s.mode.properties) args.push(`--property=${p}`);
   }
   if (s.net === 'none') args.push('--private-network');
+  if (s.net === 'pod' && s.netnsPath !== undefined) args.push(`--network-namespace-path=${s.netnsPath}`);
   if (s.notifyReady === true) args.push('--notify-ready=yes');
   if ((s.capabilities ?? []).length > 0) args.push(`--capability=${(s.capabilities ?? []).join(',')}`);
   for (const b of s.binds) args.push(bindArg(b));
