@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO, tempDir } from '../../lib/rkt.js';
-import { busyboxImage, podEnv, podTest, sharedImage, title, type ImageSpec } from '../../lib/pods.js';
+import { busyboxImage, INSECURE, podEnv, podTest, sharedImage, title, type ImageSpec } from '../../lib/pods.js';
 
 const execFileP = promisify(execFile);
 const busybox = sharedImage();
@@ -254,3 +254,24 @@ podTest(title('bad isolation flags are usage errors (2, one line and the help po
   t.deepEqual(existsSync(runDir) ? readdirSync(runDir) : [], [], 'no pod ran');
 });
 
+
+podTest(title('prepare writes the flags into the pod manifest (cat-manifest shows them) and run-prepared applies them'), async (t) => {
+  const env = await podEnv(t);
+  const prep = await env.r([INSECURE, 'prepare', await busybox(), '--caps-retain=CAP_SYS_TIME,CAP_KILL', '--no-new-privileges', '--readonly-rootfs',
+    ...sh(`${STATUS}; touch /x 2>/dev/null || echo read-only`)]);
+  t.is(prep.exitCode, 0, prep.stderr);
+  const uuid = prep.stdout.trim();
+  const cat = await env.r(['cat-manifest', uuid]);
+  t.is(cat.exitCode, 0, cat.stderr);
+  const manifest = JSON.parse(cat.stdout) as { apps: { readOnlyRootFS?: boolean; app: { isolators: unknown[] } }[] };
+  t.deepEqual(manifest.apps[0]?.app.isolators, [
+    { name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_SYS_TIME', 'CAP_KILL'] } },
+    { name: 'os/linux/no-new-privileges', value: true },
+  ]);
+  t.true(manifest.apps[0]?.readOnlyRootFS);
+  const run = await env.r(['run-prepared', uuid]);
+  t.is(run.exitCode, 0, run.stderr);
+  t.is(status(run.stdout)['CapBnd'], ((1n << 25n) | (1n << 5n)).toString(16).padStart(16, '0'));
+  t.is(status(run.stdout)['NoNewPrivs'], '1');
+  t.regex(run.stdout, /^read-only$/m);
+});
