@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '../common/bytes.js';
 import { describe, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
+import { trace } from '../common/trace.js';
 import type { HttpResponse } from './http.js';
 import { PROGRESS_INTERVAL_MS, type FetchOptions } from './options.js';
 import { parseContentRange, strongValidator, validatorsOf, type PartialDownload, type Validators } from './partial.js';
@@ -35,7 +36,7 @@ export async function requestImage(http: typeof import('./http.js'), url: string
     }
     const res = await http.httpGet(url, { ...httpOpts, headers });
     // The server may hang up before the body is piped anywhere: the pipeline in receiveImage reports that error.
-    res.body.on('error', () => undefined);
+    res.body.on('error', (err) => trace(`${url}: ${describe(err)} (receiveImage reports it)`));
     if (resume === undefined) return { res, resumeAt: undefined };
     if (res.status === 206) {
       const range = parseContentRange(res.headers['content-range']);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { RktError } from '../common/errors.js';
+import { describe, isErrno, RktError } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 
 /** A running GNU tar extraction: write the uncompressed tar to `stdin`; `done` settles when tar exits. */
 export interface Extraction {
@@ -25,7 +26,9 @@ export function startExtraction(dir: string, what: string): Extraction {
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => { if (stderr.length < 8192) stderr += s; });
   // If we stop feeding early (a bad header), tar sees EOF or EPIPE; its exit is then not the error to report.
-  child.stdin.on('error', () => undefined);
+  child.stdin.on('error', (err) => {
+    if (!isErrno(err, 'EPIPE')) trace(`${what}: writing to tar: ${describe(err)}, ignoring (tar's exit reports the failure)`);
+  });
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err) => reject(new RktError('EEXTRACT', `${what}: cannot run tar to extract the image`, {
       cause: err, hint: "install Debian's tar package",

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { fsyncDir, tempNameFor } from '../common/fs-atomic.js';
+import { trace } from '../common/trace.js';
 import { decompress, detectCompression } from '../image/compression.js';
 import { peek } from '../image/aci.js';
 import type { Store } from './store.js';
@@ -17,7 +18,8 @@ import { applyPathWhitelist, overlayInto } from './render.js';
 export async function removeImage(store: Store, rec: ImageRecord): Promise<void> {
   const l = store.layout;
   await fs.rm(l.record(rec.id), { force: true });
-  await fsyncDir(l.images).catch(() => undefined);
+  // The record is gone for every command from now on; a crash before the directory is flushed may bring it back.
+  await fsyncDir(l.images).catch((err: unknown) => trace(`removing image ${rec.id}: cannot flush ${l.images}: ${describe(err)}, ignoring`));
   await removeLeftovers(store, rec.id);
 }
 
@@ -32,7 +34,8 @@ async function removeLeftovers(store: Store, id: string): Promise<void> {
   }
   for (const n of names) {
     const file = path.join(l.remotes, n);
-    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    // Removed meanwhile by another rkt (a refetch replacing it, another rm): nothing of this image to drop there.
+    const text = await fs.readFile(file, 'utf8').catch((err: unknown) => { if (isErrno(err, 'ENOENT')) return ''; throw err; });
     if (text.includes(`"imageId":"${id}"`)) await fs.rm(file, { force: true });
   }
 }

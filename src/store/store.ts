@@ -5,6 +5,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
+import { trace } from '../common/trace.js';
 import { inspectAciStream, type AciInfo } from '../image/aci.js';
 import { ensureStoreDir, StoreLayout } from './layout.js';
 import { readRecord, writeRecord, type ImageRecord, type RemoteInfo } from './records.js';
@@ -88,7 +89,9 @@ export class Store {
       // beside the stream instead of through it: the decoding pipeline never waits for the blob's writes.
       const before = sourceFile === undefined ? undefined : await fs.stat(sourceFile);
       const copied = sourceFile === undefined ? undefined : fs.copyFile(sourceFile, blobFile, fsc.COPYFILE_EXCL);
-      copied?.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      // Awaited below, where its failure is reported; this handler only keeps an early one from going unhandled
+      // when the import fails first.
+      copied?.catch((err: unknown) => trace(`copying ${sourceFile} to ${blobFile}: ${describe(err)} (reported unless the import fails first)`));
       const blob = sourceFile === undefined ? createWriteStream(blobFile, { flags: 'wx', mode: 0o644 }) : undefined;
       const forInspect = new PassThrough({ highWaterMark: 1 << 20 });
       const tee = fanOut([...(blob !== undefined ? [blob] : []), forInspect, ...rawSinks]);
@@ -100,7 +103,11 @@ export class Store {
         info = await inspectAciStream(forInspect, what, { sink: extraction.stdin });
       } catch (err) {
         tee.destroy();
-        await extraction.done.catch(() => undefined);
+        // tar ends on the truncated stream: the failure to report is the inspection's.
+        await extraction.done.catch((e: unknown) => {
+          if (!(e instanceof RktError) || e.code !== 'EEXTRACT') throw e;
+          trace(`${e.message} after the image was refused, ignoring`);
+        });
         throw err;
       }
       await extraction.done;

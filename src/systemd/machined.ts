@@ -6,6 +6,7 @@
  * Import dynamically, only where systemd is PID 1 (detect.ts systemdBooted()).
  */
 import { describe } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 import type { MachineInfo, SystemBus, UnitProperties } from './dbus.js';
 import { podMachineName, podScopeName, podServiceName, uuidOfMachine } from './units.js';
 
@@ -181,6 +182,7 @@ export function lazyBus(): { get(): Promise<SystemBus>; close(): void } {
   let bus: Promise<SystemBus> | undefined;
   return {
     get: () => (bus ??= import('./dbus.js').then((m) => m.connectSystemBus())),
-    close: () => { void bus?.then((b) => b.close(), () => undefined); },
+    // A connection that failed was reported to the get() that made it: nothing to close.
+    close: () => { void bus?.then((b) => b.close(), (err: unknown) => trace(`system bus: ${describe(err)}, nothing to close`)); },
   };
 }
