@@ -16,50 +16,10 @@ import {
   type Quantity,
 } from '../image/isolators.js';
 import { DEFAULT_APP_CAPABILITIES, LINUX_CAPABILITIES, sortCapabilities } from '../stage1/capabilities.js';
-import { extraPodCapabilities } from '../stage1/isolation.js';
+import { extraPodCapabilities, type AppIsolation, type AppResources } from '../stage1/isolation.js';
+
+export type { AppIsolation, AppResources, SeccompFilter } from '../stage1/isolation.js';
 import { DEFAULT_SECCOMP_ERRNO, expandSeccompSet, isErrnoName, RKT_DEFAULT_BLOCKLIST } from '../stage1/seccomp.js';
-
-/** A seccomp filter: allow only (`retain`) or refuse (`remove`) the listed system calls, failing with `errno`. */
-export interface SeccompFilter {
-  readonly mode: 'retain' | 'remove';
-  /** System calls, groups expanded, in syscall-number order. */
-  readonly syscalls: readonly string[];
-  readonly errno: string;
-}
-
-/** Resource limits, in the units the unit directives take. */
-export interface AppResources {
-  /** `resource/memory` limit, `--memory`: bytes. */
-  readonly memoryMax?: number;
-  /** `resource/cpu` limit, `--cpu`: percent of one CPU (`500m` is 50). */
-  readonly cpuQuotaPercent?: number;
-  /** `os/linux/cpu-shares`, `--cpu-shares`: 2..262144. */
-  readonly cpuShares?: number;
-  /** `os/linux/oom-score-adj`, `--oom-score-adj`: -1000..1000. */
-  readonly oomScoreAdjust?: number;
-}
-
-/** Everything the app unit enforces about one app. */
-export interface AppIsolation {
-  /** The capability bounding set, in kernel order; undefined when `--insecure-options=capabilities` lifts it. */
-  readonly capabilities?: readonly string[];
-  /** Capabilities a non-root app holds (ambient): an explicit retain set; empty for root and by default. */
-  readonly ambientCapabilities: readonly string[];
-  /** Undefined when `--insecure-options=seccomp` lifts it. */
-  readonly seccomp?: SeccompFilter;
-  readonly noNewPrivileges: boolean;
-  /** /proc and /sys paths read-only or hidden (off with `--insecure-options=paths`). */
-  readonly protectedPaths: boolean;
-  /** `ace`: only the ACE's device set in /dev; `unrestricted` with `--insecure-options=paths`. */
-  readonly devices: 'ace' | 'unrestricted';
-  readonly resources: AppResources;
-  /** `/` read-only (`readOnlyRootFS`, `--readonly-rootfs`); `writablePaths` stay writable. */
-  readonly readOnlyRootFS: boolean;
-  /** Inside the app: the targets of its writable volumes. */
-  readonly writablePaths: readonly string[];
-  /** Lines for stderr: isolators ignored and why. */
-  readonly notes: readonly string[];
-}
 
 /** rkt's app flags about isolation, parsed (see the parsers below). Absent: not given. */
 export interface IsolationFlags {

@@ -1,10 +1,51 @@
 /**
- * An app's resolved isolation (src/stage0/isolation.ts) as systemd 252 `[Service]` directives of its unit (pure).
- * Paths carry systemd's `+` prefix: they are inside the app's `RootDirectory=`, not the stage1's root; `-`
- * ignores those a kernel does not have.
+ * An app's isolation (`AppIsolation`, as src/stage0/isolation.ts resolves it) rendered as the systemd 252
+ * `[Service]` directives of its unit (pure). Paths carry systemd's `+` prefix: they are inside the app's
+ * `RootDirectory=`, not the stage1's root; `-` ignores those a kernel does not have.
  */
-import type { AppIsolation } from '../stage0/isolation.js';
 import { NSPAWN_DEFAULT_CAPABILITIES, sortCapabilities } from './capabilities.js';
+
+/** A seccomp filter: allow only (`retain`) or refuse (`remove`) the listed system calls, failing with `errno`. */
+export interface SeccompFilter {
+  readonly mode: 'retain' | 'remove';
+  /** System calls, groups expanded, in syscall-number order. */
+  readonly syscalls: readonly string[];
+  readonly errno: string;
+}
+
+/** Resource limits, in the units the unit directives take. */
+export interface AppResources {
+  /** `resource/memory` limit, `--memory`: bytes. */
+  readonly memoryMax?: number;
+  /** `resource/cpu` limit, `--cpu`: percent of one CPU (`500m` is 50). */
+  readonly cpuQuotaPercent?: number;
+  /** `os/linux/cpu-shares`, `--cpu-shares`: 2..262144. */
+  readonly cpuShares?: number;
+  /** `os/linux/oom-score-adj`, `--oom-score-adj`: -1000..1000. */
+  readonly oomScoreAdjust?: number;
+}
+
+/** Everything the app unit enforces about one app. */
+export interface AppIsolation {
+  /** The capability bounding set, in kernel order; undefined when `--insecure-options=capabilities` lifts it. */
+  readonly capabilities?: readonly string[];
+  /** Capabilities a non-root app holds (ambient): an explicit retain set; empty for root and by default. */
+  readonly ambientCapabilities: readonly string[];
+  /** Undefined when `--insecure-options=seccomp` lifts it. */
+  readonly seccomp?: SeccompFilter;
+  readonly noNewPrivileges: boolean;
+  /** /proc and /sys paths read-only or hidden (off with `--insecure-options=paths`). */
+  readonly protectedPaths: boolean;
+  /** `ace`: only the ACE's device set in /dev; `unrestricted` with `--insecure-options=paths`. */
+  readonly devices: 'ace' | 'unrestricted';
+  readonly resources: AppResources;
+  /** `/` read-only (`readOnlyRootFS`, `--readonly-rootfs`); `writablePaths` stay writable. */
+  readonly readOnlyRootFS: boolean;
+  /** Inside the app: the targets of its writable volumes. */
+  readonly writablePaths: readonly string[];
+  /** Lines for stderr: isolators ignored and why. */
+  readonly notes: readonly string[];
+}
 
 /** /proc and /sys paths an app may read but not write (as rkt had them). */
 export const READ_ONLY_PATHS: readonly string[] = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus', '/sys'];

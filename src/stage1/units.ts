@@ -4,8 +4,7 @@
  * unit-file text out (golden-tested in tests/unit/stage1/).
  */
 
-import type { AppIsolation } from '../stage0/isolation.js';
-import { isolationDirectives } from './isolation.js';
+import { isolationDirectives, type AppIsolation } from './isolation.js';
 
 /** Everything a pod's unit needs to know about one app, fully resolved by stage0. */
 export interface AppUnitSpec {
