@@ -14,6 +14,7 @@ import { command as list } from './list.js';
 import { command as stop } from './stop.js';
 import { command as rm } from './rm.js';
 import { command as gc } from './gc.js';
+import { command as metadataService } from './metadata-service.js';
 import { command as enter } from './enter.js';
 import { command as catManifest } from './cat-manifest.js';
 import { command as config } from './config.js';
@@ -29,7 +30,7 @@ import { command as imageGc } from './image/gc.js';
 
 /** The command table: every rkt command, in the order `rkt help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
-  catManifest, completion, config, enter, exportPod, fetch, gc, list, prepare, rm, run, runPrepared, status, stop, trust, version,
+  catManifest, completion, config, enter, exportPod, fetch, gc, list, metadataService, prepare, rm, run, runPrepared, status, stop, trust, version,
   imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
 ];
 

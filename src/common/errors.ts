@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   ELAUNCH: { exit: ExitCode.failure, meaning: "the pod's stage1 cannot be started" },
   ELOCK: { exit: ExitCode.failure, meaning: 'a lock cannot be taken (flock failed)' },
   EMANIFEST: { exit: ExitCode.failure, meaning: 'an image manifest is invalid' },
+  EMDS: { exit: ExitCode.failure, meaning: 'the metadata service cannot be reached, refused a registration, or cannot listen' },
   EMISMATCH: { exit: ExitCode.failure, meaning: 'a fetched image is not the one asked for (name, labels)' },
   ENAME: { exit: ExitCode.failure, meaning: 'an image name, reference or Image ID is malformed' },
   ENETCONF: { exit: ExitCode.failure, meaning: 'a network configuration (net.d) is invalid' },
