@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolveAppIsolation } from '../../../src/stage0/isolation.js';
 import { capabilityMask, DEFAULT_APP_CAPABILITIES, LINUX_CAPABILITIES, NSPAWN_DEFAULT_CAPABILITIES } from '../../../src/stage1/capabilities.js';
 import { extraPodCapabilities, isolationDirectives } from '../../../src/stage1/isolation.js';
+import { renderAppUnit } from '../../../src/stage1/units.js';
 import { DOCKER_DEFAULT_BLOCKLIST, ERRNO_NUMBERS, RKT_DEFAULT_BLOCKLIST, X86_64_SYSCALLS, expandSeccompSet } from '../../../src/stage1/seccomp.js';
 
 const resolve = (over: Partial<Parameters<typeof resolveAppIsolation>[0]> = {}) =>
@@ -86,4 +87,17 @@ const haveHeader = existsSync(HEADER);
   const names = [...readFileSync(HEADER, 'utf8').matchAll(/^#define __NR_([a-z0-9_]+)\s+\d+/gm)].map((m) => m[1]);
   t.true(names.length > 300);
   t.deepEqual(X86_64_SYSCALLS.slice(0, names.length), names);
+});
+
+test('an app unit carries its isolation directives in [Service], after its streams', (t) => {
+  const unit = renderAppUnit({
+    name: 'web', imageName: 'example.com/web', exec: ['/bin/true'], uid: 0, gid: 0, supplementaryGids: [], workingDirectory: '/',
+    environment: [], preStart: [], postStop: [], interactive: false, isolation: resolve({ flags: { readOnlyRootFS: true } }),
+  });
+  const lines = unit.split('\n');
+  const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+  t.true(at('[Service]') < at('CapabilityBoundingSet='));
+  t.true(at('StandardError=') < at('CapabilityBoundingSet='));
+  t.true(at('ReadOnlyPaths=+/') < at('SyslogIdentifier='));
+  t.is(lines.filter((l) => l.startsWith('SystemCallFilter=~')).length, 1);
 });
