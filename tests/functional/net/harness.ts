@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { REPO, runCmd, type Result } from '../../lib/rkt.js';
+import { REPO, RKT, runCmd, type Result } from '../../lib/rkt.js';
 
 export const DRIVER = path.join(REPO, 'tests/functional/net/driver.ts');
 export const REAL_DEFAULT_LEASES = '/var/lib/cni/networks/default';
@@ -51,6 +51,7 @@ export class TestHost {
   readonly systemConfig = path.join(this.dir, 'system');
   readonly pods: Pod[] = [];
   private readonly children: ChildProcess[] = [];
+  private readonly runs: ChildProcess[] = [];
 
   get netnsPath(): string { return `/run/netns/${this.name}`; }
 
@@ -115,6 +116,23 @@ export class TestHost {
     return child;
   }
 
+  /** `rkt --dir=<rktDir> --insecure-options=image ARGS` in the test host's namespace, to its end. */
+  rkt(args: readonly string[]): Promise<Result> {
+    return runCmd('nsenter', [`--net=${this.netnsPath}`, process.execPath, RKT, `--dir=${this.rktDir}`, '--insecure-options=image', ...args], { timeoutMs: 120_000 });
+  }
+
+  /** The same, in the background (stopped with SIGTERM by cleanup if still running); its output collected. */
+  spawnRkt(args: readonly string[]): { child: ChildProcess; done: Promise<Result> } {
+    const child = spawn('nsenter', [`--net=${this.netnsPath}`, process.execPath, RKT, `--dir=${this.rktDir}`, '--insecure-options=image', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.runs.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const done = new Promise<Result>((resolve) => child.once('close', (code, signal) => resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 15), stdout, stderr })));
+    return { child, done };
+  }
+
   /** Interface names of the test host's namespace, but lo. */
   async hostLinks(): Promise<string[]> {
     const r = await this.inHost('ip', ['-o', 'link', 'show']);
@@ -135,10 +153,28 @@ export class TestHost {
     return readdirSync(d).filter((f) => /^[0-9a-f.:]+$/.test(f));
   }
 
+  /** rkt's --dir for tests that run `rkt run` in the namespace. */
+  get rktDir(): string { return path.join(this.dir, 'rkt'); }
+
+  /** Every pod of the test: those made through the driver and those `rkt run` made under rktDir. */
+  allPods(): Pod[] {
+    const out = [...this.pods];
+    const root = path.join(this.rktDir, 'pods');
+    if (existsSync(root)) {
+      for (const state of readdirSync(root)) {
+        for (const uuid of readdirSync(path.join(root, state))) {
+          const dir = path.join(root, state, uuid);
+          out.push({ dir, uuid, netns: path.join(dir, 'netns') });
+        }
+      }
+    }
+    return out;
+  }
+
   /** Leases of the real default network's directory held by this test's pods. */
   realDefaultLeases(): string[] {
     if (!existsSync(REAL_DEFAULT_LEASES)) return [];
-    const ours = new Set(this.pods.map((p) => p.uuid));
+    const ours = new Set(this.allPods().map((p) => p.uuid));
     return readdirSync(REAL_DEFAULT_LEASES).filter((f) => /^[0-9a-f.:]+$/.test(f)).filter((f) => {
       const id = readFileSync(path.join(REAL_DEFAULT_LEASES, f), 'utf8').split(/\s/)[0] ?? '';
       return ours.has(id);
@@ -154,10 +190,43 @@ export class TestHost {
     return p;
   }
 
+  /**
+   * What is left of the test's pods' networks in the test host: veths, iptables rules or chains of a pod
+   * (portmap's three shared chains stay once made, as with every CNI runtime: not counted), leases in
+   * `leaseNets` of the test's data directory and of the real default network, namespace files and mounts.
+   * Empty when nothing is left.
+   */
+  async leftovers(leaseNets: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    const veths = (await this.inHost('ip', ['-o', 'link', 'show', 'type', 'veth'])).stdout.trim();
+    if (veths !== '') out.push(`veths: ${veths}`);
+    const pods = this.allPods();
+    const ids = pods.map((p) => p.uuid);
+    const rules = (await this.cniRules()).filter((l) => ids.some((id) => l.includes(id)) || /CNI-(DN-)?[0-9a-f]{20,}/.test(l) || l.startsWith('-A CNI-HOSTPORT-DNAT'));
+    if (rules.length > 0) out.push(`iptables: ${rules.join(' | ')}`);
+    for (const n of leaseNets) { const l = this.leases(n); if (l.length > 0) out.push(`leases in ${n}: ${l.join(' ')}`); }
+    const real = this.realDefaultLeases();
+    if (real.length > 0) out.push(`leases in ${REAL_DEFAULT_LEASES}: ${real.join(' ')}`);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    for (const p of pods) {
+      if (existsSync(p.netns)) out.push(`namespace file ${p.netns}`);
+      if (mounts.includes(p.netns)) out.push(`namespace mount ${p.netns}`);
+    }
+    return out;
+  }
+
   /** Remove everything the test made (best-effort, each step on its own). */
   async cleanup(log: (s: string) => void): Promise<void> {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    const live = this.pods.filter((p) => existsSync(p.dir));
+    for (const c of this.runs) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      // rkt run stops its pod and tears its networks down on SIGTERM.
+      const gone = new Promise((resolve) => c.once('exit', resolve));
+      c.kill('SIGTERM');
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+      if (c.exitCode === null && c.signalCode === null) { log('cleanup: rkt run did not stop, killing it'); c.kill('SIGKILL'); }
+    }
+    const live = this.allPods().filter((p) => existsSync(p.dir));
     if (live.length > 0) {
       try {
         await this.drive(live.map((p) => ({ op: 'teardown', podDir: p.dir })));
@@ -165,7 +234,7 @@ export class TestHost {
         log(`cleanup: teardown: ${String(err)}`);
       }
     }
-    for (const p of this.pods) {
+    for (const p of this.allPods()) {
       while ((await runCmd('mountpoint', ['-q', p.netns])).exitCode === 0) {
         const u = await runCmd('umount', [p.netns]);
         if (u.exitCode !== 0) { log(`cleanup: umount ${p.netns}: ${u.stderr}`); break; }
@@ -173,6 +242,10 @@ export class TestHost {
     }
     await runCmd('ip', ['netns', 'del', this.name]);
     for (const f of this.realDefaultLeases()) rmSync(path.join(REAL_DEFAULT_LEASES, f), { force: true });
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      rmSync(this.dir, { recursive: true, force: true });
+    } catch (err) {
+      log(`cleanup: ${String(err)} (a pod's mount is left; see findmnt under ${this.dir})`);
+    }
   }
 }

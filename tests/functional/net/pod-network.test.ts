@@ -32,21 +32,9 @@ async function pingOk(t: ExecutionContext, h: TestHost, from: Pod | 'host', ip: 
   t.is(r.exitCode, 0, `ping ${ip} from ${from === 'host' ? 'the host side' : from.uuid}: ${r.stdout}${r.stderr}`);
 }
 
-/** Nothing of the pods' networks is left in the test host. */
+/** Nothing of the pods' networks is left in the test host (TestHost.leftovers). */
 async function assertNothingLeft(t: ExecutionContext, h: TestHost, leaseNets: readonly string[]): Promise<void> {
-  const veths = await h.inHost('ip', ['-o', 'link', 'show', 'type', 'veth']);
-  t.is(veths.stdout.trim(), '', 'no veth left');
-  // portmap's three shared chains (CNI-HOSTPORT-DNAT/-MASQ/-SETMARK and their hooks) stay once made, as with
-  // every CNI runtime; nothing of a pod may: no rule naming it, no per-pod chain, no DNAT entry.
-  const ids = h.pods.map((p) => p.uuid);
-  const left = (await h.cniRules()).filter((l) => ids.some((id) => l.includes(id)) || /CNI-(DN-)?[0-9a-f]{20,}/.test(l) || l.startsWith('-A CNI-HOSTPORT-DNAT'));
-  t.deepEqual(left, [], 'no iptables rule or chain of a pod left');
-  for (const n of leaseNets) t.deepEqual(h.leases(n), [], `no lease left in ${n}`);
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const p of h.pods) {
-    t.false(existsSync(p.netns), `no namespace file for ${p.uuid}`);
-    t.false(mounts.includes(p.netns), `namespace of ${p.uuid} unmounted`);
-  }
+  t.deepEqual(await h.leftovers(leaseNets), [], 'nothing of the pods left');
 }
 
 if (skip !== undefined) {

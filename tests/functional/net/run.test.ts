@@ -1,0 +1,132 @@
+/**
+ * `rkt run` with pod networks, end to end: rkt itself runs inside a network namespace made for the test
+ * (`nsenter --net=…`), which is the pods' host side. Traffic only between it and its pods.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO, runCmd } from '../../lib/rkt.js';
+import { until } from '../../lib/wait.js';
+import { TestHost, netSkipReason } from './harness.js';
+
+const skip = netSkipReason() ?? (existsSync('/usr/bin/systemd-nspawn') ? undefined : 'needs systemd-nspawn (hack/setup)')
+  ?? (existsSync(path.join(REPO, 'build/stage1.aci')) ? undefined : 'needs build/stage1.aci (hack/test builds it)');
+
+async function host(t: ExecutionContext): Promise<TestHost> {
+  const h = new TestHost();
+  t.teardown(() => h.cleanup((s) => t.log(s)));
+  await h.start();
+  return h;
+}
+
+/** A busybox image that declares port `http` (tcp 80), built into the test's directory. */
+async function webImage(h: TestHost): Promise<string> {
+  const img = path.join(h.dir, 'web-image');
+  const root = path.join(img, 'rootfs');
+  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'usr/bin']) mkdirSync(path.join(root, d), { recursive: true });
+  copyFileSync('/usr/bin/busybox', path.join(root, 'bin/busybox'));
+  chmodSync(path.join(root, 'bin/busybox'), 0o755);
+  for (const a of ['sh', 'ip', 'httpd', 'hostname', 'cat']) symlinkSync('busybox', path.join(root, 'bin', a));
+  writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n');
+  writeFileSync(path.join(img, 'manifest'), JSON.stringify({
+    acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/web',
+    labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+    app: {
+      exec: ['/bin/sh', '-c', 'hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp'], user: '0', group: '0',
+      ports: [{ name: 'http', protocol: 'tcp', port: 80 }],
+    },
+  }));
+  const out = `${img}.aci`;
+  const b = await runCmd(path.join(REPO, 'hack/aci'), ['build', '--compression=none', img, out]);
+  if (b.exitCode !== 0) throw new Error(`hack/aci build: ${b.stderr}`);
+  return out;
+}
+
+/** The body an HTTP GET of addr:port answers with, from the test host ("" if nothing answered). */
+async function get(h: TestHost, addr: string, port: number): Promise<string> {
+  const r = await h.inHost('timeout', ['5', 'bash', '-c', `exec 3<>/dev/tcp/${addr}/${port} && printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`]);
+  const i = r.stdout.indexOf('\r\n\r\n');
+  return i < 0 ? '' : r.stdout.slice(i + 4);
+}
+
+/** The networks of the pods in run/ whose setup is complete: uuid → first address. */
+function runningPods(h: TestHost): Map<string, string> {
+  const out = new Map<string, string>();
+  const dir = path.join(h.rktDir, 'pods', 'run');
+  if (!existsSync(dir)) return out;
+  for (const uuid of readdirSync(dir)) {
+    const f = path.join(dir, uuid, 'net-info.json');
+    if (!existsSync(f)) continue;
+    const info = JSON.parse(readFileSync(f, 'utf8')) as { complete: boolean; tornDown: boolean; networks: { ip: string }[] };
+    if (info.complete && !info.tornDown) out.set(uuid, info.networks[0]?.ip ?? '');
+  }
+  return out;
+}
+
+const BUSYBOX = path.join(REPO, 'build/busybox.aci');
+
+if (skip !== undefined) {
+  test('rkt run with pod networks (skipped)', (t) => {
+    t.log(`skipped: ${skip}`);
+    t.pass();
+  });
+} else {
+  test.serial('rkt run --net=default: the app has its address and a default route; nothing is left once it exits', async (t) => {
+    const h = await host(t);
+    const r = await h.rkt(['run', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -4 -o addr show eth0; ip -4 route show default']);
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /eth0\s+inet 172\.16\.28\.\d+\/24/);
+    t.regex(r.stdout, /default via 172\.16\.28\.1 dev eth0/);
+    const [pod] = h.allPods();
+    const info = JSON.parse(readFileSync(path.join(pod?.dir ?? '', 'net-info.json'), 'utf8')) as { tornDown: boolean; networks: { netName: string; ifName: string; ip: string }[] };
+    t.true(info.tornDown);
+    t.deepEqual(info.networks.map((n) => [n.netName, n.ifName]), [['default', 'eth0']]);
+    t.true(r.stdout.includes(`inet ${info.networks[0]?.ip ?? '?'}/24`));
+    t.deepEqual(await h.leftovers([]), []);
+  });
+
+  test.serial('rkt run --net=none has loopback only; --net=default-restricted has no default route', async (t) => {
+    const h = await host(t);
+    const none = await h.rkt(['run', '--net=none', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -o link show | cut -d: -f2']);
+    t.is(none.exitCode, 0, none.stderr);
+    t.deepEqual(none.stdout.split('\n').map((s) => s.trim()).filter((s) => s !== ''), ['lo']);
+    const restricted = await h.rkt(['run', '--net=default-restricted', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -4 -o addr show eth0; echo routes:; ip -4 route show default']);
+    t.is(restricted.exitCode, 0, restricted.stderr);
+    t.regex(restricted.stdout, /eth0\s+inet 172\.31\.\d+\.\d+\/16/);
+    t.regex(restricted.stdout, /routes:\n$/);
+    t.deepEqual(await h.leftovers(['default-restricted']), []);
+  });
+
+  test.serial('two pods listening on one port, each at its own address; --port from the host address and its localhost; a taken port and an unknown name refused; SIGTERM leaves nothing', async (t) => {
+    const h = await host(t);
+    const image = await webImage(h);
+    const a = h.spawnRkt(['run', '--net=default', '--port=http:8080', image]);
+    const b = h.spawnRkt(['run', '--net=default', image]);
+    await until('both pods answer at their own address', 120_000, async () => {
+      const pods = runningPods(h);
+      if (pods.size < 2) return false;
+      for (const ip of pods.values()) if (!(await get(h, ip, 80)).startsWith('rkt-')) return false;
+      return true;
+    }, 200);
+    const pods = runningPods(h);
+    const names = await Promise.all([...pods].map(async ([uuid, ip]) => [uuid, (await get(h, ip, 80)).trim()]));
+    t.is(new Set(pods.values()).size, 2, 'two addresses');
+    for (const [uuid, body] of names) t.is(body, `rkt-${uuid ?? ''}`);
+    const forwarded = [...pods.keys()].find((uuid) => existsSync(path.join(h.rktDir, 'pods', 'run', uuid)) && readFileSync(path.join(h.rktDir, 'pods', 'run', uuid, 'net-info.json'), 'utf8').includes('"hostPort": 8080')) ?? '';
+    t.is(await get(h, '127.0.0.1', 8080), `rkt-${forwarded}\n`, 'through the host\'s localhost');
+    t.is(await get(h, '172.16.28.1', 8080), `rkt-${forwarded}\n`, 'through the host side address');
+
+    const taken = await h.rkt(['run', '--net=default', '--port=http:8080', image]);
+    t.is(taken.exitCode, 254);
+    t.regex(taken.stderr, new RegExp(`host port 8080/tcp is already forwarded by pod ${forwarded}`));
+    const unknown = await h.rkt(['run', '--net=default', '--port=https:8443', image]);
+    t.is(unknown.exitCode, 2);
+    t.regex(unknown.stderr, /no port named "https": the image's ports are http \(tcp 80\)/);
+
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    await Promise.all([a.done, b.done]);
+    t.deepEqual(await h.leftovers([]), []);
+  });
+}
