@@ -43,25 +43,47 @@ function cString(b: Buffer, start: number, len: number): string {
   return field.subarray(0, nul === -1 ? len : nul).toString('utf8');
 }
 
-/** A numeric header field: octal text, or GNU base-256 when the high bit of the first byte is set. */
+/** `s` with every byte outside printable ASCII written as \xHH, for messages about raw header bytes. */
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The octal digits of a numeric field in the only form read here: optional leading spaces, the digits, then
+ * nothing but spaces and NULs to the field's end. GNU tar (list.c, from_header) also skips one leading NUL,
+ * stops at the first space or NUL after the digits and ignores whatever follows ("0000 0002000" is 0 to it),
+ * and accepts other whitespace: every such field is refused, so a field accepted here is the same number to
+ * GNU tar. Undefined if the field is not in that form.
+ */
+function octalDigits(field: Buffer): string | undefined {
+  return /^ *([0-7]+)[ \0]*$/.exec(field.toString('latin1'))?.[1];
+}
+
+/**
+ * A numeric header field: octal text (see octalDigits), a field of NULs only (0, as GNU tar reads it), or GNU
+ * base-256 when the first byte is 0x80. Any other first byte with the high bit set is refused: 0xff is
+ * GNU's negative base-256, and GNU tar refuses the rest.
+ */
 function num(b: Buffer, start: number, len: number, what: string): number {
   const field = b.subarray(start, start + len);
-  if (((field[0] ?? 0) & 0x80) !== 0) {
-    if ((field[0] ?? 0) === 0xff) throw bad(`negative ${what} in tar header`);
-    let v = (field[0] ?? 0) & 0x7f;
+  const first = field[0] ?? 0;
+  if (first === 0xff) throw bad(`negative ${what} in tar header`);
+  if (first === 0x80) {
+    let v = 0;
     for (let i = 1; i < len; i++) v = v * 256 + (field[i] ?? 0);
     if (!Number.isSafeInteger(v)) throw bad(`${what} too large in tar header`);
     return v;
   }
-  const text = cString(b, start, len).replace(/ /g, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw bad(`bad ${what} "${text}" in tar header`);
-  return parseInt(text, 8);
+  if (field.every((x) => x === 0)) return 0;
+  const digits = octalDigits(field);
+  if (digits === undefined) throw bad(`bad ${what} "${printable(field.toString('latin1').replace(/\0+$/, ''))}" in tar header`);
+  return parseInt(digits, 8);
 }
 
+/** The header's checksum matches its bytes (unsigned or signed sum), its field read as octalDigits reads it. */
 function checksumOk(h: Buffer): boolean {
-  const text = cString(h, 148, 8).replace(/ /g, '');
-  if (!/^[0-7]+$/.test(text)) return false;
+  const text = octalDigits(h.subarray(148, 156));
+  if (text === undefined) return false;
   const want = parseInt(text, 8);
   let unsigned = 0;
   let signed = 0;
@@ -73,19 +95,26 @@ function checksumOk(h: Buffer): boolean {
   return want === unsigned || want === signed;
 }
 
-/** Parse pax extended header records ("LEN key=value\n"...). */
+/**
+ * Parse pax extended header records ("LEN key=value\n"...), each exactly in that form: LEN in decimal digits
+ * counting the whole record, one space, a key without NUL that does not start with a blank, "=", the value,
+ * a newline; and nothing after the last record. GNU tar (xheader.c, decode_record) also skips blanks around
+ * LEN, and stops quietly at the first byte that starts no record: a record another tool would read past, or
+ * read with another key, is refused instead. Later records win, as in GNU tar.
+ */
 export function parsePax(body: Buffer): Map<string, string> {
   const out = new Map<string, string>();
   let pos = 0;
   while (pos < body.length) {
     const space = body.indexOf(0x20, pos);
-    if (space === -1) break;
-    const len = Number(body.subarray(pos, space).toString('ascii'));
-    if (!Number.isInteger(len) || len <= 0 || pos + len > body.length) throw bad('bad pax extended header record');
-    const rec = body.subarray(space + 1, pos + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq === -1) throw bad('bad pax extended header record');
-    out.set(rec.slice(0, eq), rec.slice(eq + 1));
+    const lenText = space === -1 ? '' : body.subarray(pos, space).toString('latin1');
+    const len = /^[0-9]+$/.test(lenText) ? Number(lenText) : NaN;
+    if (!Number.isSafeInteger(len) || len <= 0 || pos + len > body.length || body[pos + len - 1] !== 0x0a) throw bad('bad pax extended header record');
+    const rec = body.subarray(space + 1, pos + len - 1);
+    const eq = rec.indexOf(0x3d);
+    const key = eq === -1 ? '' : rec.subarray(0, eq).toString('utf8');
+    if (key === '' || /^[ \t]|\0/.test(key)) throw bad('bad pax extended header record');
+    out.set(key, rec.subarray(eq + 1).toString('utf8'));
     pos += len;
   }
   return out;
@@ -93,7 +122,7 @@ export function parsePax(body: Buffer): Map<string, string> {
 
 type State =
   | { kind: 'header' }
-  | { kind: 'meta'; type: string; size: number; left: number; parts: Buffer[] }
+  | { kind: 'meta'; type: string; name: string; size: number; left: number; parts: Buffer[] }
   | { kind: 'body'; header: TarHeader; left: number; padding: number; deliver: boolean }
   | { kind: 'pad'; left: number }
   | { kind: 'end' };
@@ -102,6 +131,8 @@ export class TarScanner {
   private state: State = { kind: 'header' };
   private carry: Buffer = Buffer.alloc(0);
   private pax = new Map<string, string>();
+  /** Pax extended headers ('x') read since the last entry: GNU tar keeps only the last one's records. */
+  private paxHeaders = 0;
   private longName: string | undefined;
   private longLink: string | undefined;
   private zeroBlocks = 0;
@@ -129,7 +160,7 @@ export class TarScanner {
           s.parts.push(Buffer.from(buf.subarray(0, take)));
           s.left -= take;
           buf = buf.subarray(take);
-          if (s.left === 0) this.meta(s.type, Buffer.concat(s.parts).subarray(0, s.size));
+          if (s.left === 0) this.meta(s.type, s.name, Buffer.concat(s.parts).subarray(0, s.size));
           break;
         }
         case 'body': {
@@ -159,7 +190,7 @@ export class TarScanner {
       if (this.entries === 0 && this.zeroBlocks === 0) throw bad('no tar entries found');
       return;
     }
-    const need = s.kind === 'header' ? BLOCK - this.carry.length : s.kind === 'pad' ? 0 : s.left;
+    const need = s.kind === 'header' ? BLOCK - this.carry.length : s.left;
     throw bad(`truncated input (needed ${need} more bytes)`);
   }
 
@@ -179,8 +210,9 @@ export class TarScanner {
     if (['x', 'g', 'L', 'K'].includes(typeflag)) {
       if (size > MAX_META) throw bad(`tar metadata record of ${size} bytes is too large`);
       const total = Math.ceil(size / BLOCK) * BLOCK;
-      if (total === 0) this.meta(typeflag, Buffer.alloc(0));
-      else this.state = { kind: 'meta', type: typeflag, size, left: total, parts: [] };
+      const name = cString(h, 0, 100);
+      if (total === 0) this.meta(typeflag, name, Buffer.alloc(0));
+      else this.state = { kind: 'meta', type: typeflag, name, size, left: total, parts: [] };
       return;
     }
     const type = TYPES[typeflag];
@@ -194,19 +226,26 @@ export class TarScanner {
     let realSize = size;
     if (this.longName !== undefined) path = this.longName;
     if (this.longLink !== undefined) linkpath = this.longLink;
+    this.checkPax(path);
     const paxPath = this.pax.get('path');
     if (paxPath !== undefined) path = paxPath;
     const paxLink = this.pax.get('linkpath');
     if (paxLink !== undefined) linkpath = paxLink;
     const paxSize = this.pax.get('size');
     if (paxSize !== undefined) {
-      if (!/^\d+$/.test(paxSize)) throw bad(`bad pax size "${paxSize}"`);
+      if (!/^\d+$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) throw bad(`bad pax size "${paxSize}"`);
       realSize = Number(paxSize);
     }
     this.pax = new Map();
+    this.paxHeaders = 0;
     this.longName = undefined;
     this.longLink = undefined;
     if (type !== 'file' && realSize !== 0) throw bad(`tar entry "${path}" is a ${type} but carries ${realSize} bytes of data`);
+    // GNU tar (extract.c) extracts a regular file whose name ends in "/" as a directory, and then reads what
+    // the header calls its data as further headers, which this scanner would skip unchecked.
+    if (type === 'file' && path.endsWith('/')) {
+      throw bad(`tar entry "${path}" is a regular file whose name ends in "/" (GNU tar would read it as a directory)`);
+    }
     const header: TarHeader = {
       path, type, linkpath, size: realSize,
       mode: num(h, 100, 8, 'mode'), uid: num(h, 108, 8, 'uid'), gid: num(h, 116, 8, 'gid'), mtime: num(h, 136, 12, 'mtime'),
@@ -218,13 +257,41 @@ export class TarScanner {
     }
   }
 
-  private meta(type: string, body: Buffer): void {
+  /**
+   * Refuse the pending pax records (for the entry named `name` by its header or GNU long name) where GNU tar
+   * would read the entry otherwise than the scanner does.
+   */
+  private checkPax(name: string): void {
+    if (this.paxHeaders > 1) {
+      throw bad(`tar entry "${name}" has ${this.paxHeaders} pax extended headers (GNU tar would use only the last one's records)`);
+    }
+    for (const [k, v] of this.pax) {
+      // GNU.sparse.name renames the entry, GNU.sparse.size/realsize/map re-read its data, GNU.dumpdir and
+      // GNU.volume.* belong to incremental and multi-volume archives: rkt supports none of them.
+      if (k.startsWith('GNU.')) throw bad(`tar entry "${name}" has the pax key "${k}" (rkt does not support GNU sparse, dump-directory or multi-volume entries)`);
+      // GNU tar reads a pax path or linkpath as a C string, up to its first NUL; the checks would see more.
+      if ((k === 'path' || k === 'linkpath') && v.includes('\0')) {
+        throw bad(`tar entry "${name}" has a pax ${k} holding a NUL byte ("${printable(v)}")`);
+      }
+    }
+  }
+
+  private meta(type: string, name: string, body: Buffer): void {
     this.state = { kind: 'header' };
     if (type === 'x') {
-      for (const [k, v] of parsePax(body)) this.pax.set(k, v);
+      this.pax = parsePax(body);
+      this.paxHeaders++;
     } else if (type === 'g') {
-      const global = parsePax(body);
-      if (global.has('path') || global.has('linkpath')) throw bad('a global pax header may not set path or linkpath');
+      // GNU tar applies a global header's records to every later entry. Those that change where an entry goes
+      // or how many bytes of data it has (path, linkpath, size, GNU.sparse.* and GNU's other extensions) would
+      // make GNU tar read entries the scanner checked under other names or sizes: refused. The others (comment,
+      // mtime, atime, uid, gid, uname, gname, charset, xattrs...) change no name and no size, so no header
+      // check depends on them: allowed, as tools write some of them (git archive writes a comment).
+      for (const k of parsePax(body).keys()) {
+        if (k === 'path' || k === 'linkpath' || k === 'size' || k.startsWith('GNU.')) {
+          throw bad(`global pax header "${name}" sets "${k}" (GNU tar would apply it to every later entry)`);
+        }
+      }
     } else if (type === 'L') {
       this.longName = cString(body, 0, body.length);
     } else if (type === 'K') {
