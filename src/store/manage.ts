@@ -61,18 +61,34 @@ function pidAlive(pid: number): boolean {
 export interface GcResult { readonly removed: readonly ImageRecord[]; readonly leftovers: readonly string[] }
 
 /**
- * Collect garbage: images not used within `graceMs` and not in `inUse` (Image IDs pods need), staging
- * directories of dead processes, and trees/blobs that have no record (a crash between rename and record).
+ * The Image IDs gc keeps: those in `inUse`, those used within `graceMs` of `now`, and every image any of them
+ * depends on, directly or through other dependencies (a kept image's tree is rendered from them, and `rkt image
+ * verify` re-renders it from them). Pure.
+ */
+export function imagesToKeep(records: readonly ImageRecord[], graceMs: number, inUse: ReadonlySet<string>, now: number): Set<string> {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const keep = new Set<string>();
+  const todo = [...inUse, ...records.filter((r) => now - Date.parse(r.lastUsed) < graceMs).map((r) => r.id)];
+  for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
+    if (keep.has(id)) continue;
+    keep.add(id);
+    todo.push(...(byId.get(id)?.dependencies ?? []));
+  }
+  return keep;
+}
+
+/**
+ * Collect garbage: images not kept by imagesToKeep (not in `inUse` — Image IDs pods need —, not used within
+ * `graceMs`, and no dependency of such an image), staging directories of dead processes, and trees/blobs that
+ * have no record (a crash between rename and record).
  */
 export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet<string>, now = Date.now()): Promise<GcResult> {
   const l = store.layout;
   const records = await listRecords(l);
-  const needed = new Set<string>(inUse);
-  for (const r of records) if (inUse.has(r.id)) r.dependencies.forEach((d) => needed.add(d));
+  const keep = imagesToKeep(records, graceMs, inUse, now);
   const removed: ImageRecord[] = [];
   for (const r of records) {
-    if (needed.has(r.id)) continue;
-    if (now - Date.parse(r.lastUsed) < graceMs) continue;
+    if (keep.has(r.id)) continue;
     await removeImage(store, r);
     removed.push(r);
   }

@@ -68,24 +68,55 @@ function isRecord(v: unknown): v is ImageRecord {
     && Array.isArray(r.labels) && typeof r.importTime === 'string' && Array.isArray(r.dependencies);
 }
 
-/** The record of image `id`, or undefined if the store has no such image. */
+/**
+ * The record of image `id`, or undefined if the store has no such image. Its `lastUsed` is the later of the
+ * record's own field and the record file's mtime, which touchRecord advances.
+ */
 export async function readRecord(layout: StoreLayout, id: string): Promise<ImageRecord | undefined> {
   const file = layout.record(id);
   const v = await readJsonFile(file);
   if (v === undefined) return undefined;
   if (!isRecord(v) || v.id !== id) throw new RktError('ESTORE', `store file ${file} is corrupt: not an image record for ${id}`);
-  return v;
+  let mtimeMs: number;
+  try {
+    mtimeMs = (await fs.stat(file)).mtimeMs;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined; // removed since it was read
+    throw new RktError('ESTORE', `cannot read ${file}: ${describe(err)}`, { cause: err });
+  }
+  const used = Math.round(mtimeMs);
+  return used > Date.parse(v.lastUsed) ? { ...v, lastUsed: new Date(used).toISOString() } : v;
 }
 
-/** Write (create or replace) an image's record atomically. */
+/**
+ * Write (create or replace) an image's record atomically. The file's mtime is then set to the record's
+ * `lastUsed` (readRecord reports the later of the two; a touch racing this write may be lost, never an image).
+ */
 export async function writeRecord(layout: StoreLayout, record: ImageRecord): Promise<void> {
   await ensureStoreDir(layout.images);
-  await writeFileAtomic(layout.record(record.id), JSON.stringify(record, null, 1) + '\n');
+  const file = layout.record(record.id);
+  await writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
+  const used = new Date(record.lastUsed);
+  if (Number.isFinite(used.getTime())) await fs.utimes(file, used, used);
 }
 
-/** Note that an image was just used (by a pod): bookkeeping for `rkt image gc`, written without fsync. */
-export async function touchRecord(layout: StoreLayout, record: ImageRecord): Promise<void> {
-  await writeFileAtomic(layout.record(record.id), JSON.stringify({ ...record, lastUsed: new Date().toISOString() }, null, 1) + '\n', 0o644, false);
+/**
+ * Note that an image was just used (by a pod): bookkeeping for `rkt image gc`, not fsynced. Only an image whose
+ * blob, tree and record are all there is touched, and the record is never rewritten: its mtime is set by one
+ * utimes(2), which fails on a record removed meanwhile instead of bringing it back (`rkt image rm` and gc
+ * remove the record first; the store has no lock, see README.md). Returns whether the record was touched.
+ */
+export async function touchRecord(layout: StoreLayout, record: ImageRecord): Promise<boolean> {
+  const file = layout.record(record.id);
+  try {
+    for (const p of [layout.blob(record.id), layout.tree(record.id)]) await fs.access(p);
+    const now = new Date();
+    await fs.utimes(file, now, now);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw new RktError('ESTORE', `cannot note the use of image ${record.id} in ${file}: ${describe(err)}`, { cause: err });
+  }
 }
 
 /** Every image record in the store, oldest import first. */

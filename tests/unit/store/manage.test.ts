@@ -10,7 +10,7 @@ import { existsSync, readFileSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RktError } from '../../../src/common/errors.js';
-import { gcImages } from '../../../src/store/manage.js';
+import { gcImages, imagesToKeep } from '../../../src/store/manage.js';
 import { listRecords, readRecord, writeRecord, writeRemote, type ImageRecord } from '../../../src/store/records.js';
 import { Store } from '../../../src/store/store.js';
 
@@ -110,10 +110,10 @@ test('a grace period of zero removes every image no pod needs', async (t) => {
   t.deepEqual(ids(res.removed), [imageId('a')]);
 });
 
-// BUG (src/store/manage.ts, gcImages): only the direct dependencies of images in use are kept. A dependency of a
-// dependency (a -> b -> c, a in use) is removed once old, leaving b's record naming an image the store no longer
-// has: `rkt image verify b` then re-renders b from c's missing tree and fails with an internal error.
-test.failing('an image a pod needs keeps its dependencies of dependencies too', async (t) => {
+// gc kept only the direct dependencies of images in use: a dependency of a dependency (a -> b -> c, a in use) was
+// removed once old, leaving b's record naming an image the store no longer had (`rkt image verify b` then
+// re-rendered b from c's missing tree and failed with an internal error).
+test('an image a pod needs keeps its dependencies of dependencies too', async (t) => {
   const store = await newStore(t);
   await addImage(store, 'c', 30 * DAY);
   await addImage(store, 'b', 30 * DAY, [imageId('c')]);
@@ -123,16 +123,31 @@ test.failing('an image a pod needs keeps its dependencies of dependencies too', 
   t.deepEqual(filesOf(store, imageId('c')), ['record', 'blob', 'tree', 'remote']);
 });
 
-// BUG (src/store/manage.ts, gcImages): an image kept because it was used within the grace period does not keep
-// the images it depends on. Its record then names a dependency the store no longer has (`rkt image verify`
-// fails re-rendering it), and an image gc kept is no longer whole.
-test.failing('an image kept for its grace period keeps the images it depends on', async (t) => {
+// An image kept because it was used within the grace period keeps the images it depends on (it did not: its
+// record then named a dependency the store no longer had, and an image gc kept was no longer whole).
+test('an image kept for its grace period keeps the images it depends on', async (t) => {
   const store = await newStore(t);
   await addImage(store, 'b', 30 * DAY);
   const a = await addImage(store, 'a', HOUR, [imageId('b')]);
   const res = await gcImages(store, DAY, new Set(), NOW);
   t.deepEqual(ids(res.removed), []);
   for (const dep of a.dependencies) t.truthy(await readRecord(store.layout, dep), `dependency ${dep} of a kept image`);
+});
+
+test('imagesToKeep: the whole dependency closure of images in use and of images within their grace period; a cycle or a missing dependency ends it', (t) => {
+  const at = (ago: number): string => new Date(NOW - ago).toISOString();
+  const rec = (digit: string, ago: number, deps: string[] = []): ImageRecord => ({
+    id: imageId(digit), name: `example.com/${digit}`, labels: [], importTime: at(ago), lastUsed: at(ago), blobSize: 1, size: 1, treeSize: 1,
+    compression: 'none', latest: false, dependencies: deps.map(imageId),
+  });
+  const records = [
+    rec('a', 30 * DAY, ['b']), rec('b', 30 * DAY, ['c']), rec('c', 30 * DAY, ['d']), rec('d', 30 * DAY),
+    rec('e', HOUR, ['f']), rec('f', 30 * DAY, ['e', '9']),
+    rec('1', 30 * DAY, ['2']), rec('2', 30 * DAY),
+  ];
+  const keep = imagesToKeep(records, DAY, new Set([imageId('a')]), NOW);
+  t.deepEqual([...keep].sort(), ['9', 'a', 'b', 'c', 'd', 'e', 'f'].map(imageId).sort());
+  t.deepEqual([...imagesToKeep(records, 0, new Set(), NOW)], []);
 });
 
 test('staging directories: a live fetch\'s stays, a dead one\'s goes; stray files in tmp/ go', async (t) => {

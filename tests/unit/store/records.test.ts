@@ -75,19 +75,57 @@ test('readRecord of an image the store does not have is undefined, also before t
   t.is(await readRecord(layout, imageId('a')), undefined);
 });
 
+/** An image's blob and tree, as an import leaves them beside its record. */
+async function addBlobAndTree(layout: StoreLayout, id: string): Promise<void> {
+  await fs.mkdir(path.join(layout.tree(id), 'rootfs'), { recursive: true });
+  await fs.mkdir(path.dirname(layout.blob(id)), { recursive: true });
+  await fs.writeFile(layout.blob(id), 'blob');
+}
+
 test('touchRecord sets lastUsed to now and keeps every other field', async (t) => {
   const layout = new StoreLayout(await dataDir(t));
   const rec = record(imageId('a'));
   await writeRecord(layout, rec);
+  await addBlobAndTree(layout, rec.id);
+  const text = await fs.readFile(layout.record(rec.id), 'utf8');
   const before = Date.now();
-  await touchRecord(layout, rec);
+  t.true(await touchRecord(layout, rec));
   const after = Date.now();
   const got = await readRecord(layout, rec.id);
   if (got === undefined) return t.fail('record gone after touch');
   const used = Date.parse(got.lastUsed);
   t.true(used >= before && used <= after, `lastUsed ${got.lastUsed}`);
   t.deepEqual({ ...got, lastUsed: rec.lastUsed }, rec);
+  t.deepEqual((await listRecords(layout)).map((r) => r.lastUsed), [got.lastUsed]);
+  // The touch is the record file's mtime: its text is not rewritten.
+  t.is(await fs.readFile(layout.record(rec.id), 'utf8'), text);
 });
+
+test('a record written with an older lastUsed reads back with it; a rewrite after a touch keeps the later time', async (t) => {
+  const layout = new StoreLayout(await dataDir(t));
+  const rec = record(imageId('a'), { lastUsed: '2026-11-20T08:00:00.000Z' });
+  await writeRecord(layout, rec);
+  t.is((await readRecord(layout, rec.id))?.lastUsed, '2026-11-20T08:00:00.000Z');
+  await addBlobAndTree(layout, rec.id);
+  t.true(await touchRecord(layout, rec));
+  const touched = (await readRecord(layout, rec.id))?.lastUsed ?? '';
+  t.true(touched > rec.lastUsed, touched);
+  const later = new Date(Date.parse(touched) + 60_000).toISOString();
+  await writeRecord(layout, { ...rec, lastUsed: later });
+  t.is((await readRecord(layout, rec.id))?.lastUsed, later);
+});
+
+for (const missing of ['blob', 'tree'] as const) {
+  test(`touching an image whose ${missing} is gone changes nothing`, async (t) => {
+    const layout = new StoreLayout(await dataDir(t));
+    const rec = record(imageId('a'));
+    await writeRecord(layout, rec);
+    await addBlobAndTree(layout, rec.id);
+    await fs.rm(missing === 'blob' ? layout.blob(rec.id) : layout.tree(rec.id), { recursive: true });
+    t.false(await touchRecord(layout, rec));
+    t.deepEqual(await readRecord(layout, rec.id), rec);
+  });
+}
 
 test('listRecords: none before the store exists; every record, oldest import first; temporaries and other files ignored', async (t) => {
   const data = await dataDir(t);
@@ -226,15 +264,21 @@ test('in a store not set up for a group, the images directory keeps the umask', 
   t.is((await fs.stat(layout.images)).mode & 0o2000, 0);
 });
 
-// BUG (src/store/records.ts, touchRecord): touching writes the whole record back unconditionally, so an image
-// removed between its resolution and the touch (`rkt image rm` or `rkt image gc` while `rkt prepare` or `rkt
-// run` starts) gets its record back without blob or tree: listed by `rkt image list`, failing every use.
-test.failing('touching an image that was removed meanwhile does not bring its record back', async (t) => {
-  const layout = new StoreLayout(await dataDir(t));
-  const rec = record(imageId('a'));
-  await writeRecord(layout, rec);
-  await fs.rm(layout.record(rec.id)); // what removeImage does first
-  await touchRecord(layout, rec);
-  t.is(await readRecord(layout, rec.id), undefined);
-  t.deepEqual(await listRecords(layout), []);
-});
+// An image removed between its resolution and the touch (`rkt image rm` or `rkt image gc` while `rkt prepare` or
+// `rkt run` starts) must not get its record back (it was rewritten unconditionally): it would be listed by `rkt
+// image list` without blob or tree, failing every use. Checked with the blob and tree still there (removeImage
+// removes the record first) and with everything gone.
+for (const rest of ['still there', 'gone too'] as const) {
+  test(`touching an image that was removed meanwhile does not bring its record back (blob and tree ${rest})`, async (t) => {
+    const layout = new StoreLayout(await dataDir(t));
+    const rec = record(imageId('a'));
+    await writeRecord(layout, rec);
+    await addBlobAndTree(layout, rec.id);
+    await fs.rm(layout.record(rec.id)); // what removeImage does first
+    if (rest === 'gone too') for (const p of [layout.blob(rec.id), layout.tree(rec.id)]) await fs.rm(p, { recursive: true });
+    t.false(await touchRecord(layout, rec));
+    t.is(await readRecord(layout, rec.id), undefined);
+    t.deepEqual(await listRecords(layout), []);
+    t.deepEqual(await fs.readdir(layout.images), []);
+  });
+}
