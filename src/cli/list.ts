@@ -6,7 +6,7 @@ import { FORMAT_FLAG, outputFormat, renderJson } from './flags.js';
 import { humanAgo, renderTable } from './render.js';
 import { UsageError } from '../common/errors.js';
 
-const FIELDS = ['uuid', 'app', 'image', 'state', 'created', 'started', 'unit', 'machine'] as const;
+const FIELDS = ['uuid', 'app', 'image', 'state', 'created', 'started', 'networks', 'unit', 'machine'] as const;
 type Field = (typeof FIELDS)[number];
 const DEFAULT_FIELDS = 'uuid,app,image,state,created,started';
 
@@ -21,7 +21,11 @@ export function parseFields(v: string): Field[] {
   return out;
 }
 
-interface Row { uuid: string; state: string; created?: Date; started?: Date; apps: { name: string; image: string; id: string }[]; unit?: string; machine?: string }
+interface Row {
+  uuid: string; state: string; created?: Date; started?: Date; apps: { name: string; image: string; id: string }[]; unit?: string; machine?: string;
+  /** From the pod's net-info.json (src/net); undefined for a pod without networks of its own. */
+  net?: import('../net/net-info.js').NetInfo;
+}
 
 export const command: CommandSpec = {
   path: ['list'],
@@ -40,6 +44,7 @@ export const command: CommandSpec = {
     const { listPods } = await import('../pod/pods.js');
     const { POD_MANIFEST } = await import('../pod/layout.js');
     const { parsePodManifest } = await import('../image/pod-manifest.js');
+    const net = await import('../net/net-info.js');
     const rows: Row[] = [];
     for (const p of await listPods(ctx.globals.dir)) {
       let apps: Row['apps'] = [];
@@ -52,7 +57,18 @@ export const command: CommandSpec = {
         if (err instanceof RktError && err.code === 'EPODMANIFEST') ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${file}: ${err.message}\n`);
         else if (!isErrno(err, 'ENOENT')) throw err;
       }
-      rows.push({ uuid: p.uuid, state: p.state, apps, ...(p.created !== undefined ? { created: p.created } : {}), ...(p.started !== undefined ? { started: p.started } : {}) });
+      let info: Row['net'];
+      try {
+        info = await net.readNetInfo(p.dir);
+      } catch (err) {
+        // Like a damaged manifest: the pod is listed without networks, with a warning.
+        if (!(err instanceof RktError) || err.code !== 'ENETINFO') throw err;
+        ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${err.message}\n`);
+      }
+      rows.push({
+        uuid: p.uuid, state: p.state, apps, ...(p.created !== undefined ? { created: p.created } : {}), ...(p.started !== undefined ? { started: p.started } : {}),
+        ...(info !== undefined ? { net: info } : {}),
+      });
     }
     if (wantSystemd) await addMachines(rows, (m) => ctx.io.stderr.write(`rkt: warning: ${m}\n`));
     if (format !== 'tabbed') {
@@ -61,6 +77,7 @@ export const command: CommandSpec = {
         ...(r.created !== undefined ? { created_at: r.created.toISOString() } : {}),
         ...(r.started !== undefined ? { started_at: r.started.toISOString() } : {}),
         apps: r.apps.map((a) => ({ name: a.name, image_name: a.image, image_id: a.id })),
+        networks: net.networksJson(r.net),
         ...(wantSystemd ? { machine: r.machine ?? null, unit: r.unit ?? null } : {}),
       })), format));
       return 0;
@@ -86,6 +103,7 @@ export const command: CommandSpec = {
           else if (f === 'state') line.push(first ? r.state : '');
           else if (f === 'created') line.push(first ? when(r.created) : '');
           else if (f === 'started') line.push(first ? when(r.started) : '');
+          else if (f === 'networks') line.push(first ? net.networksText(r.net) || '-' : '');
           else if (f === 'unit') line.push(first ? r.unit ?? '-' : '');
           else line.push(first ? r.machine ?? '-' : '');
         }

@@ -69,8 +69,12 @@ export const command: CommandSpec = {
     const { systemdBooted } = await import('../systemd/detect.js');
     const m = (await systemdBooted()) ? await import('../systemd/machined.js') : undefined;
     const report = m === undefined ? undefined : await m.queryPod(pod.uuid, pod.state);
-    const lines = [...statusLines(pod), ...(m !== undefined && report !== undefined ? m.reportLines(report) : [])];
-    const json = { ...statusJson(pod), ...(m !== undefined && report !== undefined ? m.reportJson(report) : {}) };
+    // The pod's networks (src/net's net-info.json; none for --net=host|none).
+    const net = await import('../net/net-info.js');
+    const info = await net.readNetInfo(pod.dir);
+    const networks = net.networksText(info);
+    const lines = [...statusLines(pod), ...(networks !== '' ? [`networks=${networks}`] : []), ...(m !== undefined && report !== undefined ? m.reportLines(report) : [])];
+    const json = { ...statusJson(pod), networks: net.networksJson(info), ...(m !== undefined && report !== undefined ? m.reportJson(report) : {}) };
     ctx.io.stdout.write(format === 'tabbed' ? lines.join('\n') + '\n' : renderJson(json, format));
     return 0;
   },

@@ -13,7 +13,7 @@ export {
 export { loadNetworks } from './netd.js';
 export { mapPorts, checkPortsFree, type PortMapping } from './ports.js';
 export { resolvConfText, hostsText, defaultHostsText, type CniDns } from './dns.js';
-export { NET_INFO_FILE, NETNS_FILE, type NetInfo, type NetInfoEntry } from './net-info.js';
+export { NET_INFO_FILE, NETNS_FILE, networksText, networksJson, type NetInfo, type NetInfoEntry } from './net-info.js';
 export { setUpPodNetwork, tearDownPodNetwork, readNetInfo, podNetnsPath, type NetOptions } from './pod-network.js';
 export { DEFAULT_CNI_PATH } from './cni-exec.js';
 export { planPodNetwork, nspawnNetworkArgs, dnsFiles, type PodNetworkRequest, type DnsFiles } from './plan.js';

@@ -1,8 +1,10 @@
 /**
  * `<pod>/net-info.json`: what a pod's networks are, for status/list, for teardown and for the port check.
- * Pure (text ↔ data); written by pod-network.ts.
+ * Pure (text ↔ data, what status and list print) but for `readNetInfo`; written by pod-network.ts.
  */
-import { RktError } from '../common/errors.js';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RktError, isErrno } from '../common/errors.js';
 import type { NetConfList } from './networks.js';
 import type { PortMapping } from './ports.js';
 
@@ -95,4 +97,28 @@ export function resultIp(result: unknown): string {
     if (isObject(v) && typeof v['ip'] === 'string') return v['ip'].split('/')[0] ?? '';
   }
   return '';
+}
+
+/**
+ * The pod's net-info.json, or undefined if it has none (a `--net=host` or `none` pod, or networking not set
+ * up yet). A damaged file is an `ENETINFO` RktError.
+ */
+export async function readNetInfo(podDir: string): Promise<NetInfo | undefined> {
+  const file = path.join(podDir, NET_INFO_FILE);
+  try {
+    return parseNetInfo(file, await fs.readFile(file, 'utf8'));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** What `rkt list` and `rkt status` print of a pod's networks: `default:ip4=172.16.28.5,other:ip4=…`. */
+export function networksText(info: NetInfo | undefined): string {
+  return (info?.networks ?? []).filter((n) => n.ip !== '').map((n) => `${n.netName}:${n.ip.includes(':') ? 'ip6' : 'ip4'}=${n.ip}`).join(',');
+}
+
+/** The `networks` of `rkt status/list --format=json`, with the names schedulers read. */
+export function networksJson(info: NetInfo | undefined): { netName: string; netConf: string; pluginPath: string; ifName: string; ip: string; args: string }[] {
+  return (info?.networks ?? []).map((n) => ({ netName: n.netName, netConf: n.netConf, pluginPath: n.pluginPath, ifName: n.ifName, ip: n.ip, args: n.args }));
 }

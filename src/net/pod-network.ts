@@ -5,11 +5,10 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { isErrno } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
 import { addNetwork, delNetwork, DEFAULT_CNI_PATH, findPlugin, type CniRuntime } from './cni-exec.js';
-import { NET_INFO_FILE, NETNS_FILE, netInfoText, parseNetInfo, resultIp, type NetInfo, type NetInfoEntry } from './net-info.js';
+import { NET_INFO_FILE, NETNS_FILE, netInfoText, readNetInfo, resultIp, type NetInfo, type NetInfoEntry } from './net-info.js';
 import type { NetworkPlan } from './networks.js';
 import { createNetns, isNetnsMounted, removeNetns } from './netns.js';
 import { checkPortsFree } from './ports.js';
@@ -26,19 +25,7 @@ export function podNetnsPath(podDir: string): string {
   return path.join(podDir, NETNS_FILE);
 }
 
-/**
- * The pod's net-info.json, or undefined if it has none (a `--net=host` pod, or networking not set up yet).
- * A damaged file is an `ENETINFO` RktError.
- */
-export async function readNetInfo(podDir: string): Promise<NetInfo | undefined> {
-  const file = path.join(podDir, NET_INFO_FILE);
-  try {
-    return parseNetInfo(file, await fs.readFile(file, 'utf8'));
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-}
+export { readNetInfo } from './net-info.js';
 
 function runtimeFor(uuid: string, netns: string, e: NetInfoEntry, cniPath: readonly string[]): CniRuntime {
   return {

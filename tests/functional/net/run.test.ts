@@ -124,6 +124,16 @@ if (skip !== undefined) {
     t.is(unknown.exitCode, 2);
     t.regex(unknown.stderr, /no port named "https": the image's ports are http \(tcp 80\)/);
 
+    const [uuid, ip] = [...pods][0] ?? ['', ''];
+    const status = await h.rkt(['status', uuid]);
+    t.true(status.stdout.split('\n').includes(`networks=default:ip4=${ip}`), status.stdout);
+    const sj = JSON.parse((await h.rkt(['status', '--format=json', uuid])).stdout) as { networks: Record<string, string>[] };
+    t.deepEqual(sj.networks.map((n) => [n['netName'], n['netConf'], n['pluginPath'], n['ifName'], n['ip'], n['args']]), [['default', '(built-in)', '/usr/lib/cni/ptp', 'eth0', ip, '']]);
+    const list = await h.rkt(['list', '--full', '--no-legend', '--fields=uuid,networks']);
+    t.true(list.stdout.split('\n').some((l) => /^\S+\s+\S+$/.test(l) && l.startsWith(uuid) && l.endsWith(`default:ip4=${ip}`)), list.stdout);
+    const lj = JSON.parse((await h.rkt(['list', '--format=json'])).stdout) as { name: string; networks: { ip: string }[] }[];
+    t.deepEqual(lj.find((p) => p.name === uuid)?.networks.map((n) => n.ip), [ip]);
+
     a.child.kill('SIGTERM');
     b.child.kill('SIGTERM');
     await Promise.all([a.done, b.done]);
