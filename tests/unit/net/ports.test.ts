@@ -86,3 +86,13 @@ test('the pod address of a CNI result of any version', (t) => {
   t.is(resultIp({}), '');
   t.is(resultIp(null), '');
 });
+
+test('what status and list print of the networks', async (t) => {
+  const { networksJson, networksText } = await import('../../../src/net/net-info.js');
+  const entry = (netName: string, ip: string) => ({ netName, netConf: '(built-in)', pluginPath: '/usr/lib/cni/ptp', ifName: 'eth0', ip, args: 'IgnoreUnknown=1;IP=1.2.3.4', conf: { cniVersion: '1.0.0', name: netName, plugins: [{ type: 'ptp' }] }, portMappings: [], result: { ips: [] } });
+  const i: NetInfo = { ...info([]), networks: [entry('default', '172.16.28.5'), entry('v6', 'fd00::5'), entry('half', '')] };
+  t.is(networksText(i), 'default:ip4=172.16.28.5,v6:ip6=fd00::5');
+  t.is(networksText(undefined), '');
+  t.deepEqual(networksJson(i)[0], { netName: 'default', netConf: '(built-in)', pluginPath: '/usr/lib/cni/ptp', ifName: 'eth0', ip: '172.16.28.5', args: 'IgnoreUnknown=1;IP=1.2.3.4' });
+  t.deepEqual(networksJson(undefined), []);
+});
