@@ -301,3 +301,80 @@ t0(title('a bad --pull-policy is a usage error'), async (t) => {
   t.is((await r(['fetch', '--pull-policy=sometimes', 'x.aci'])).exitCode, 2);
 });
 void runCmd;
+
+// ---------------------------------------------------------------------------------------------------------
+// Headers GNU tar would read otherwise than rkt's header scanner (src/image/tar-scan.ts): each is refused before
+// GNU tar sees it, and nothing is stored. tests/unit/image/tar-scan.test.ts has each case in detail.
+
+/** One ustar header block: `raw` bytes are laid over its fields before the checksum is computed. */
+function rawHeader(name: string, size: number, o: { type?: string; linkname?: string; raw?: readonly (readonly [number, Buffer])[] } = {}): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write('0000644\0', 100, 'latin1');
+  h.write('0000000\0', 108, 'latin1');
+  h.write('0000000\0', 116, 'latin1');
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  h.write('14524360400\0', 136, 'latin1');
+  h.write(o.type ?? '0', 156, 'latin1');
+  if (o.linkname !== undefined) h.write(o.linkname, 157, 100, 'utf8');
+  h.write('ustar\u000000', 257, 'latin1');
+  for (const [at, bytes] of o.raw ?? []) bytes.copy(h, at);
+  h.write('        ', 148, 'latin1');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
+}
+
+const pad512 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+const rawEntry = (name: string, body: string | Buffer = '', o: Parameters<typeof rawHeader>[2] = {}): Buffer =>
+  Buffer.concat([rawHeader(name, Buffer.from(body).length, o), pad512(Buffer.from(body))]);
+/** A pax header ('x', or 'g' for a global one) holding `pairs` as records. */
+const paxEntry = (pairs: Record<string, string>, type = 'x'): Buffer => rawEntry('PaxHeaders/x', Buffer.concat(Object.entries(pairs).map(([k, v]) => {
+  const rest = Buffer.byteLength(` ${k}=${v}\n`);
+  let len = rest + 1;
+  while (String(len).length + rest !== len) len++;
+  return Buffer.from(`${len} ${k}=${v}\n`);
+})), { type });
+const longNameEntry = (name: string): Buffer => rawEntry('././@LongLink', `${name}\0`, { type: 'L' });
+/** The valid start of an ACI (manifest, rootfs/), then `parts`, then the end-of-archive blocks. */
+const aciWith = (...parts: Buffer[]): Buffer => Buffer.concat([
+  rawEntry('manifest', manifestJson('example.com/evil')), rawEntry('rootfs/', '', { type: '5' }), ...parts, Buffer.alloc(1024),
+]);
+const hiddenEntries = (): Buffer => Buffer.concat([rawEntry('manifest', manifestJson('example.com/hidden')), rawEntry('outside-rootfs', 'x')]);
+
+const differentials: [string, Buffer, RegExp][] = [
+  ['a regular file named with a trailing "/"', aciWith(rawEntry('rootfs/d/', hiddenEntries())),
+    /tar entry "rootfs\/d\/" is a regular file whose name ends in "\/"/],
+  ['a regular file given a trailing "/" by a pax path', aciWith(paxEntry({ path: 'rootfs/d/' }), rawEntry('rootfs/plain', hiddenEntries())),
+    /tar entry "rootfs\/d\/" is a regular file whose name ends in "\/"/],
+  ['a regular file given a trailing "/" by a GNU long name', aciWith(longNameEntry('rootfs/d/'), rawEntry('rootfs/plain', hiddenEntries())),
+    /tar entry "rootfs\/d\/" is a regular file whose name ends in "\/"/],
+  ['a pax GNU.sparse.name', aciWith(paxEntry({ 'GNU.sparse.name': 'manifest' }), rawEntry('rootfs/innocent', manifestJson('example.com/hidden'))),
+    /tar entry "rootfs\/innocent" has the pax key "GNU\.sparse\.name"/],
+  ['a global pax header setting size', aciWith(rawEntry('rootfs/evil', manifestJson('example.com/hidden')), paxEntry({ size: '0' }, 'g'),
+    rawEntry('rootfs/f', rawEntry('manifest', '', { type: '1', linkname: 'rootfs/evil' }))), /global pax header "PaxHeaders\/x" sets "size"/],
+  ['a global pax header setting GNU.sparse.name', aciWith(paxEntry({ 'GNU.sparse.name': 'manifest' }, 'g'), rawEntry('rootfs/f', manifestJson('example.com/hidden'))),
+    /global pax header "PaxHeaders\/x" sets "GNU\.sparse\.name"/],
+  ['a global pax header setting path', aciWith(paxEntry({ path: 'manifest' }, 'g'), rawEntry('rootfs/f', manifestJson('example.com/hidden'))),
+    /global pax header "PaxHeaders\/x" sets "path"/],
+  ['a space between the digits of a size', aciWith(rawHeader('rootfs/f', 0, { raw: [[124, Buffer.from('0000 0002000')]] }), rawEntry('outside-rootfs', 'boo')),
+    /bad size "0000 0002000" in tar header/],
+  ['a NUL byte in a pax path', aciWith(paxEntry({ path: 'rootfs/l\0x' }), rawEntry('rootfs/lx', '', { type: '2', linkname: '/etc' }), rawEntry('rootfs/l/passwd', 'x')),
+    /tar entry "rootfs\/lx" has a pax path holding a NUL byte/],
+  ['input that stops inside an entry\'s padding', aciWith(rawEntry('rootfs/a', '0123456789')).subarray(0, 3 * 512 + 512 + 12), /truncated input \(needed 500 more bytes\)/],
+];
+for (const [what, bytes, re] of differentials) {
+  t0(title(`fetch refuses ${what} (GNU tar would read it otherwise) and stores nothing`), async (t) => {
+    const { dir, data, r } = setup(t);
+    const f = path.join(dir, 'evil.aci');
+    writeFileSync(f, bytes);
+    const res = await r([INSECURE, 'fetch', f]);
+    t.is(res.exitCode, 254, res.stderr);
+    t.regex(res.stderr, re);
+    t.notRegex(res.stderr, /\n\s+at /);
+    t.is(res.stdout, '');
+    t.deepEqual(readdirSync(path.join(data, 'cas/tmp')), []);
+    t.is((await r(['image', 'list', '--no-legend'])).stdout, '');
+  });
+}
