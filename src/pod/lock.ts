@@ -148,9 +148,10 @@ export async function tryLockFd(fd: number): Promise<boolean> {
  * True if anyone holds a lock on the directory `dir` whose `st` (bigint stat) is given. Takes no lock when
  * `/proc/locks` can be trusted for that filesystem (see `procLocksTrusted`); otherwise asks the kernel
  * directly with a momentary shared lock on a fresh description. Throws the fs error (ENOENT if `dir` is gone).
+ * With `snapshot`, `/proc/locks` as read once for many pods (see `locksSnapshot`).
  */
-export async function isLockedStat(dir: string, st: BigIntStats): Promise<boolean> {
-  const locks = await readProcLocks();
+export async function isLockedStat(dir: string, st: BigIntStats, snapshot?: LocksSnapshot): Promise<boolean> {
+  const locks = snapshot === undefined ? await readProcLocks() : snapshot.locks;
   if (locks !== undefined && flocksOn(locks, st).length > 0) return true;
   if (locks !== undefined && (await procLocksTrusted(path.dirname(dir), st.dev))) return false;
   return probeLocked(dir);
@@ -162,6 +163,17 @@ export async function isLockedStat(dir: string, st: BigIntStats): Promise<boolea
  */
 export async function isLocked(dir: string): Promise<boolean> {
   return isLockedStat(dir, await fs.stat(dir, { bigint: true }));
+}
+
+/** `/proc/locks` read once, to test many directories against (`rkt list` of a thousand pods reads it once). */
+export interface LocksSnapshot { readonly locks: readonly ProcLock[] | undefined }
+
+/**
+ * Read `/proc/locks` now. A test against it is as good as a fresh read only for a directory stat'ed before
+ * and again after this call (unchanged): the lock it shows was held by that directory in between.
+ */
+export async function locksSnapshot(): Promise<LocksSnapshot> {
+  return { locks: await readProcLocks() };
 }
 
 /** `/proc/locks` parsed, or undefined where there is none (no procfs mounted). */
