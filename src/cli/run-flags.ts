@@ -21,7 +21,7 @@ const POD_FLAGS: readonly FlagSpec[] = [
   { name: 'hosts-entry', kind: 'list', scope: 'pod', notYet: 'any', describe: 'IP=HOSTNAME for /etc/hosts' },
   { name: 'port', kind: 'list', scope: 'pod', describe: "NAME:[HOSTIP:]HOSTPORT: forward the image's port NAME from the host (needs a pod network; repeatable)" },
   { name: 'private-users', kind: 'boolean', scope: 'pod', default: false, notYet: 'true', describe: 'run the pod in its own user namespace' },
-  { name: 'mds-register', kind: 'boolean', scope: 'pod', default: false, notYet: 'true', describe: 'register the pod with the metadata service' },
+  { name: 'mds-register', kind: 'boolean', scope: 'pod', default: false, describe: "register the pod with the metadata service (rkt metadata-service) and give its apps AC_METADATA_URL; the default is false, as in rkt 1.x" },
   { name: 'interactive', kind: 'boolean', scope: 'pod', default: false, describe: 'one app: pass stdin and the terminal through' },
   { name: 'no-overlay', kind: 'boolean', scope: 'pod', default: false, describe: 'copy the image trees instead of overlay-mounting them' },
   { name: 'pull-policy', kind: 'string', scope: 'pod', default: 'new', describe: 'new (use the store if it has the image), update (check the remote), never (store only)' },

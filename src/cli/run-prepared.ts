@@ -8,10 +8,14 @@ export const command: CommandSpec = {
   summary: 'Run a prepared pod',
   description: "Exits with the first failing app's status, 0 if every app succeeded.",
   needsRoot: true,
-  flags: [UUID_FILE_FLAG],
+  flags: [
+    UUID_FILE_FLAG,
+    { name: 'mds-register', kind: 'boolean', describe: 'register the pod with the metadata service; default: as it was prepared (rkt prepare --mds-register); =false: not this time' },
+  ],
   run: async (args, ctx) => {
     const [word] = await podWords(args, 'uuid', false);
     const { runPrepared } = await import('../stage0/run-path.js');
-    return runPrepared(word ?? '', ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}, stage0Env(ctx.globals, ctx));
+    const mds = typeof args['mds-register'] === 'boolean' ? { mdsRegister: args['mds-register'] } : {};
+    return runPrepared(word ?? '', { ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}), ...mds }, stage0Env(ctx.globals, ctx));
   },
 };

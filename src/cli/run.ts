@@ -82,6 +82,7 @@ async function toPlan(parsed: RunArgs): Promise<PodPlan> {
     stage1: { ...stage1('stage1-path', 'path'), ...stage1('stage1-url', 'url'), ...stage1('stage1-name', 'name'), ...stage1('stage1-hash', 'hash'), ...stage1('stage1-from-dir', 'fromDir') },
     ...(str(pod['pod-manifest']) !== undefined ? { podManifestFile: str(pod['pod-manifest']) as string } : {}),
     ...(str(pod['uuid-file-save']) !== undefined ? { uuidFileSave: str(pod['uuid-file-save']) as string } : {}),
+    mdsRegister: pod['mds-register'] === true,
   };
 }
 

@@ -54,6 +54,8 @@ export interface LayoutInput {
   readonly hostCapabilities?: ReadonlySet<string>;
   /** options.json's content. */
   readonly options: unknown;
+  /** The pod's AC_METADATA_URL (--mds-register): set in every app's environment. */
+  readonly metadataUrl?: string;
 }
 
 /** A directory made like `like` (its mode and owner), or plain 0755. */
@@ -184,7 +186,11 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       name: a.name, imageName, exec: app.exec, uid, gid, supplementaryGids: app.supplementaryGIDs,
       workingDirectory: app.workingDirectory ?? '/',
       // A manifest given whole (--pod-manifest) gets the ACE defaults too; for ours this changes nothing.
-      environment: aceEnvironment({ app: a.name, image: app.environment, setEnvFile: [], setEnv: [], appEnvironment: [] }),
+      environment: [
+        ...aceEnvironment({ app: a.name, image: app.environment, setEnvFile: [], setEnv: [], appEnvironment: [] }).filter(([k]) => i.metadataUrl === undefined || k !== 'AC_METADATA_URL'),
+        // The runtime's to set, as AC_APP_NAME: only in the unit, never in the (world-readable) pod manifest.
+        ...(i.metadataUrl !== undefined ? [['AC_METADATA_URL', i.metadataUrl] as [string, string]] : []),
+      ],
       preStart: app.eventHandlers.filter((h) => h.name === 'pre-start').map((h) => h.exec),
       postStop: app.eventHandlers.filter((h) => h.name === 'post-stop').map((h) => h.exec),
       interactive: i.interactive,

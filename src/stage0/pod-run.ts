@@ -46,6 +46,8 @@ export interface PodPlan {
   readonly podManifestFile?: string;
   /** `--uuid-file-save`: where to write the new pod's UUID once it is prepared. */
   readonly uuidFileSave?: string;
+  /** `--mds-register`: give the pod an identity with the metadata service (AC_METADATA_URL), registered while it runs. */
+  readonly mdsRegister?: boolean;
 }
 
 /** Where stage0 reports to: notes always shown (warnings), and progress shown on a terminal or with --debug. */
@@ -64,6 +66,8 @@ export interface RunOptions {
   readonly scopeProperties?: readonly string[];
   /** Called with a function that asks the pod to stop (SIGTERM/SIGINT to rkt run). */
   readonly onStopRequest?: (stop: () => void) => void;
+  /** run-prepared `--mds-register`: false skips the registration prepare asked for; true requires it. Unset: as prepared. */
+  readonly mdsRegister?: boolean;
 }
 
 /** A pod prepared and still locked by this process (`lockFd`). */
@@ -132,11 +136,15 @@ async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
     localConfig: env.globals.localConfig, systemConfig: env.globals.systemConfig,
   });
   const netReq = netPlan.kind === 'cni' ? { net: 'pod' as const, netPlan } : { net: netPlan.kind };
+  // Asked before the pod exists: no service running is an error that leaves nothing behind.
+  const identity = plan.mdsRegister === true ? await (await import('./mds-register.js')).newPodIdentity(netPlan) : undefined;
   const embryo = await pods.createEmbryo(env.globals.dir);
   trace('pod created');
   try {
     const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
-    const { options } = await layOutPod(store, env.globals, dir, embryo.uuid, manifest, { ...req, ...netReq }, env.warn);
+    if (identity !== undefined) await (await import('./mds-register.js')).savePodIdentity(dir, identity);
+    const mdsReq = identity !== undefined ? { metadataUrl: identity.url } : {};
+    const { options } = await layOutPod(store, env.globals, dir, embryo.uuid, manifest, { ...req, ...netReq, ...mdsReq }, env.warn);
     trace('pod tree laid out');
     if (plan.uuidFileSave !== undefined) await pods.writeUuidFile(plan.uuidFileSave, embryo.uuid);
     return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options };
@@ -171,8 +179,33 @@ async function launchMode(o: RunOptions, warn: (m: string) => void): Promise<Lau
   return { kind: 'scope', slice: o.slice ?? 'machine.slice', properties };
 }
 
-/** Run a pod that is in run/ and locked by `lockFd` (handed to stage1 and closed here). */
+/**
+ * Run a pod that is in run/ and locked by `lockFd` (handed to stage1 and closed here). A pod prepared with
+ * --mds-register is registered with the metadata service first and unregistered when it has ended.
+ */
 async function launch(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<number> {
+  let mds: typeof import('./mds-register.js') | undefined;
+  try {
+    mds = await import('./mds-register.js');
+    const id = o.mdsRegister === false ? undefined : await mds.readPodIdentity(p.dir);
+    if (id === undefined && o.mdsRegister === true) {
+      throw new RktError('EMDS', `pod ${p.uuid} was prepared without --mds-register: its apps have no AC_METADATA_URL`, { hint: 'prepare it again with rkt prepare --mds-register' });
+    }
+    if (id === undefined) mds = undefined;
+    else await mds.registerPod({ store: p.store, dataDir: env.globals.dir, uuid: p.uuid, dir: p.dir, manifest: p.manifest, id, ownNetwork: p.options.net === 'pod' });
+  } catch (err) {
+    closePodDir(p.lockFd);
+    throw err;
+  }
+  try {
+    return await launchStage1(p, o, env);
+  } finally {
+    if (mds !== undefined) await mds.unregisterPod(p.uuid);
+  }
+}
+
+/** The launch itself: where the pod goes, then stage1 started and waited for. */
+async function launchStage1(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<number> {
   const mode = await launchMode(o, env.warn);
   return launchPod({
     store: p.store, pod: p.dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,

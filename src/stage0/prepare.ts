@@ -54,6 +54,8 @@ export interface PodRequest {
   readonly stage1: Stage1Choice;
   /** A pod manifest given whole (--pod-manifest): apps and volumes come from it. */
   readonly podManifest?: PodManifest;
+  /** `--mds-register`: every app's AC_METADATA_URL. */
+  readonly metadataUrl?: string;
 }
 
 /** Run-time choices kept beside the pod manifest, for run-prepared. */
@@ -250,6 +252,7 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
   const { steps, notes } = await planPodLayout({
     pod, manifest, treeOf: (id) => store.layout.tree(id), stage1Id: stage1.record.id, hostname, net: req.net,
     interactive: req.interactive, noOverlay: req.noOverlay, journal: req.journal === true, options,
+    ...(req.metadataUrl !== undefined ? { metadataUrl: req.metadataUrl } : {}),
     insecure: globals.insecure, cgroupV2: await unifiedCgroups(), hostCapabilities: await ownCapabilities(),
   });
   for (const n of notes) note?.(`rkt: ${n}`);
