@@ -122,15 +122,17 @@ export class TestHost {
   }
 
   /** The same, in the background (stopped with SIGTERM by cleanup if still running); its output collected. */
-  spawnRkt(args: readonly string[]): { child: ChildProcess; done: Promise<Result> } {
+  spawnRkt(args: readonly string[]): { child: ChildProcess; done: Promise<Result>; exit: Promise<void> } {
     const child = spawn('nsenter', [`--net=${this.netnsPath}`, process.execPath, RKT, `--dir=${this.rktDir}`, '--insecure-options=image', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.runs.push(child);
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    // `close` waits for every holder of the output pipes (a SIGKILLed rkt run's pod keeps them): `exit` does not.
     const done = new Promise<Result>((resolve) => child.once('close', (code, signal) => resolve({ exitCode: code ?? (signal === null ? -1 : 128 + 15), stdout, stderr })));
-    return { child, done };
+    const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { child, done, exit };
   }
 
   /** Interface names of the test host's namespace, but lo. */
@@ -225,6 +227,15 @@ export class TestHost {
       c.kill('SIGTERM');
       await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 20_000))]);
       if (c.exitCode === null && c.signalCode === null) { log('cleanup: rkt run did not stop, killing it'); c.kill('SIGKILL'); }
+    }
+    // Pods still running without their rkt run (a test killed it): stop them, and wait for their end.
+    const runDir = path.join(this.rktDir, 'pods', 'run');
+    for (const uuid of existsSync(runDir) ? readdirSync(runDir) : []) {
+      const st = await this.rkt(['status', uuid]);
+      if (!st.stdout.includes('state=running')) continue;
+      const stop = await this.rkt(['stop', '--force', uuid]);
+      const wait = await this.rkt(['status', '--wait=30s', uuid]);
+      if (stop.exitCode !== 0 || wait.exitCode !== 0) log(`cleanup: pod ${uuid} did not stop: ${stop.stderr}${wait.stderr}`);
     }
     const live = this.allPods().filter((p) => existsSync(p.dir));
     if (live.length > 0) {

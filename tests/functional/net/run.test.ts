@@ -139,4 +139,37 @@ if (skip !== undefined) {
     await Promise.all([a.done, b.done]);
     t.deepEqual(await h.leftovers([]), []);
   });
+
+  test.serial('rkt prepare --net=default then run-prepared: the saved plan is set up at run time', async (t) => {
+    const h = await host(t);
+    const prep = await h.rkt(['prepare', '--quiet', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -4 -o addr show eth0']);
+    t.is(prep.exitCode, 0, prep.stderr);
+    const uuid = prep.stdout.trim();
+    t.false(existsSync(path.join(h.rktDir, 'pods', 'prepared', uuid, 'netns')), 'nothing made at prepare time');
+    const r = await h.rkt(['run-prepared', uuid]);
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /eth0\s+inet 172\.16\.28\.\d+\/24/);
+    t.deepEqual(await h.leftovers([]), []);
+  });
+
+  test.serial('rkt run SIGKILLed: the pod runs on; once it is stopped, rkt gc removes its veth, namespace, lease and rules', async (t) => {
+    const h = await host(t);
+    const bg = h.spawnRkt(['run', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sleep', '600']);
+    await until('the pod has its network', 120_000, () => runningPods(h).size === 1, 200);
+    const [uuid] = [...runningPods(h).keys()];
+    // rkt stop needs the pod's pid, which rkt run records once the pod's PID 1 exists.
+    await until('the pod has its pid', 60_000, () => existsSync(path.join(h.rktDir, 'pods', 'run', uuid ?? '', 'pid')), 100);
+    bg.child.kill('SIGKILL');
+    await bg.exit;
+    t.is((await h.hostLinks()).length, 1, 'the pod keeps its veth without rkt run');
+    const stop = await h.rkt(['stop', uuid ?? '']);
+    t.is(stop.exitCode, 0, stop.stderr);
+    const wait = await h.rkt(['status', '--wait=60s', uuid ?? '']);
+    t.is(wait.exitCode, 0, wait.stderr);
+    t.true((await h.leftovers([])).length > 0, 'nobody tore the network down yet');
+    const gc = await h.rkt(['gc', '--grace-period=0s']);
+    t.is(gc.exitCode, 0, gc.stderr);
+    t.false(existsSync(path.join(h.rktDir, 'pods', 'run', uuid ?? '')));
+    t.deepEqual(await h.leftovers([]), []);
+  });
 }
