@@ -66,6 +66,10 @@ async function fetchOne(opts: FetchOptions, arg: string): Promise<ImageRecord> {
       return fetchFromUrl(opts, src.url);
     case 'name':
       return fetchName(opts, src, arg);
+    case 'oci': {
+      const { fetchOciImage } = await import('../oci/fetch.js');
+      return fetchOciImage(opts, src.ref);
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isErrno, RktError } from '../common/errors.js';
 import { parseImageReference } from '../image/names.js';
+import { isOciReference } from '../oci/reference.js';
 import { storePlan, type PullPolicy } from './pull-policy.js';
 import type { StoreLayout } from '../store/layout.js';
 import type { ImageRecord } from '../store/records.js';
@@ -17,6 +18,8 @@ export type ImageSource =
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'url'; readonly url: string }
   | { readonly kind: 'id'; readonly id: string }
+  /** docker://, oci: or oci-archive: (src/oci). */
+  | { readonly kind: 'oci'; readonly ref: string }
   | { readonly kind: 'name'; readonly name: string; readonly labels: ReadonlyMap<string, string> };
 
 /**
@@ -26,6 +29,7 @@ export type ImageSource =
 export async function classifySource(arg: string): Promise<ImageSource> {
   if (arg.startsWith('file://')) return { kind: 'file', path: fileURLToPath(arg) };
   if (/^https?:\/\//.test(arg)) return { kind: 'url', url: arg };
+  if (isOciReference(arg)) return { kind: 'oci', ref: arg };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) throw new RktError('EFETCH', `unsupported image source "${arg}": want a file, http(s) URL, Image ID or image name`);
   if (looksLikeImageId(arg)) return { kind: 'id', id: arg };
   if (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../') || arg.endsWith('.aci')) return { kind: 'file', path: arg };
@@ -46,5 +50,9 @@ export async function fromStore(layout: StoreLayout, arg: string, pullPolicy: Pu
   const src = await classifySource(arg);
   if (src.kind === 'id') return resolveImage(layout, src.id);
   if (src.kind === 'name' && storePlan('name', pullPolicy) !== 'fetch') return (await findImages(layout, arg))[0];
+  if (src.kind === 'oci' && pullPolicy === 'never') {
+    const { findOciImage } = await import('../oci/fetch.js');
+    return findOciImage(layout, arg);
+  }
   return undefined;
 }

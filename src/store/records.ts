@@ -3,6 +3,7 @@ import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import type { Label } from '../image/labels.js';
 import { ensureStoreDir, type StoreLayout } from './layout.js';
+import type { OciRecordInfo } from './oci.js';
 
 /** Where an image came from, for ETag / max-age reuse and for `rkt image list`. */
 export interface RemoteInfo {
@@ -34,6 +35,8 @@ export interface ImageRecord {
   /** Image IDs of the dependencies, in manifest order (already resolved). */
   readonly dependencies: readonly string[];
   readonly remote?: RemoteInfo;
+  /** Set for an OCI image: its config and layers (stored by digest, see oci.ts); `dependencies` is then empty. */
+  readonly oci?: OciRecordInfo;
 }
 
 /** A remote URL's cache entry. */
