@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandSpec } from './command.js';
 import { isErrno, RktError } from '../common/errors.js';
@@ -50,7 +50,7 @@ export const command: CommandSpec = {
       let apps: Row['apps'] = [];
       const file = path.join(p.dir, POD_MANIFEST);
       try {
-        apps = parsePodManifest(await fs.readFile(file)).apps.map((a) => ({ name: a.name, image: a.image.name ?? '', id: a.image.id }));
+        apps = parsePodManifest(readFileSync(file)).apps.map((a) => ({ name: a.name, image: a.image.name ?? '', id: a.image.id }));
       } catch (err) {
         // A pod being created or collected has no manifest (yet, or any more): list it without apps. One whose
         // manifest is damaged is listed without apps too, with a warning: one bad pod must not hide the others.

@@ -4,7 +4,7 @@
  * state, takes the lock, renames and fsyncs both parent directories, so a crash leaves the pod in the old
  * state or the new one, never in between.
  */
-import { fstat as fstatCb, promises as fs, type BigIntStats } from 'node:fs';
+import { fstat as fstatCb, lstatSync, promises as fs, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { RktError, describe, isErrno } from '../common/errors.js';
@@ -55,11 +55,15 @@ const DIR_MODE = 0o750;
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-/** Read a one-line file; undefined if it is missing or still empty (written by a non-atomic writer). */
+/**
+ * Read a one-line file; undefined if it is missing or still empty (written by a non-atomic writer). The small
+ * files of a pod are read synchronously: `rkt list` reads thousands of them, and Node's asynchronous reads cost
+ * far more than the read itself for a file of a few bytes (thread pool, a file handle, promises to collect).
+ */
 async function readLine(file: string): Promise<string | undefined> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
@@ -103,7 +107,7 @@ export async function readAppStatuses(dir: string): Promise<Map<string, number>>
   const out = new Map<string, number>();
   let names: string[];
   try {
-    names = await fs.readdir(statusDir);
+    names = readdirSync(statusDir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return out;
     throw new RktError('EPODREAD', `cannot read ${statusDir}: ${describe(err)}`, { cause: err });
@@ -133,10 +137,10 @@ async function podNames(dataDir: string, dirState: PodDirState): Promise<string[
   }
 }
 
-/** bigint stat of `dir`, or undefined if it is not there (the pod moved on or was removed). */
+/** bigint stat of `dir`, or undefined if it is not there (the pod moved on or was removed). Synchronous, as readLine. */
 async function statDir(dir: string): Promise<BigIntStats | undefined> {
   try {
-    const st = await fs.lstat(dir, { bigint: true });
+    const st = lstatSync(dir, { bigint: true });
     return st.isDirectory() ? st : undefined;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
