@@ -52,7 +52,7 @@ t0(title('image list, cat-manifest, export (same Image ID), render, extract, rm'
   const list = await r(['image', 'list']);
   t.is(list.exitCode, 0);
   t.regex(list.stdout, /^ID\s+NAME\s+SIZE\s+IMPORT TIME\s+LAST USED\n/);
-  t.regex(list.stdout, new RegExp(`${id.slice(0, 39)}\\s+example\\.com/app:1\\.0\\s+\\S+\\s+\\d+ seconds? ago`));
+  t.regex(list.stdout, new RegExp(`${id.slice(0, 39)}\\s+example\\.com/app:1\\.0\\s+\\S+\\s+\\d+ (second|minute)s? ago`));
   const nolegend = await r(['image', 'list', '--no-legend', '--fields=id,name,latest', '--full']);
   t.is(nolegend.stdout, `${id}\texample.com/app:1.0\tfalse\n`);
   const json = JSON.parse((await r(['image', 'list', '--format=json'])).stdout) as { id: string; name: string }[];

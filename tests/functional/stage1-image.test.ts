@@ -42,7 +42,10 @@ test.before(async () => {
 test.after.always(() => {
   cleanupAll?.();
   for (const h of cgroupHierarchies()) {
-    try { rmdirSync(path.join(h, CG_PARENT)); } catch { /* other pods still there, or never made */ }
+    try { rmdirSync(path.join(h, CG_PARENT)); } catch (err) {
+      // other pods still there, or never made
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 });
 

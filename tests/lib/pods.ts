@@ -3,7 +3,7 @@
 // pod running and no temporary directory behind.
 import test, { type ExecutionContext, type TestFn } from 'ava';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO, RKT, functionalSkipReason, rkt, tempDir, type Result } from './rkt.js';
@@ -222,21 +222,22 @@ export async function podEnv(t: ExecutionContext): Promise<PodEnv> {
   };
 }
 
+/** The names in directory `dir`, or none if it does not exist (or is not a directory). */
+function listIfThere(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
 /** The UUIDs of every pod under `data`, in any state. */
 function podUuids(data: string): string[] {
   const out = new Set<string>();
-  let states: string[] = [];
-  try {
-    states = readdirSync(path.join(data, 'pods'));
-  } catch {
-    return [];
-  }
-  for (const st of states) {
-    try {
-      for (const u of readdirSync(path.join(data, 'pods', st))) if (UUID_RE.test(u)) out.add(u);
-    } catch {
-      /* not a directory */
-    }
+  for (const st of listIfThere(path.join(data, 'pods'))) {
+    for (const u of listIfThere(path.join(data, 'pods', st))) if (UUID_RE.test(u)) out.add(u);
   }
   return [...out];
 }
@@ -244,28 +245,21 @@ function podUuids(data: string): string[] {
 /** Remove the (empty) cgroups named after these pods that are still there, deepest first; busy ones stay. */
 function removeLeftoverCgroups(uuids: readonly string[]): void {
   const rmTree = (d: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
+    for (const name of listIfThere(d)) {
+      const sub = path.join(d, name);
+      // a cgroup's subgroups are its only subdirectories; its files (cgroup.procs …) go with it
+      if (lstatSync(sub, { throwIfNoEntry: false })?.isDirectory() === true) rmTree(sub);
     }
-    for (const e of entries) if (e.isDirectory()) rmTree(path.join(d, e.name));
     try {
       rmdirSync(d);
-    } catch {
-      /* busy or gone */
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EBUSY' && code !== 'ENOENT' && code !== 'ENOTEMPTY') throw err;   // busy or gone
     }
   };
   // rkt puts them beside its caller's cgroup (ours: rkt runs as our child) in each hierarchy.
   const parents = new Set<string>();
-  let own = '';
-  try {
-    own = readFileSync('/proc/self/cgroup', 'utf8');
-  } catch {
-    return;
-  }
-  for (const line of own.split('\n')) {
+  for (const line of (readIfThere('/proc/self/cgroup') ?? '').split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
     if (m === null) continue;
     const names = m[1] === '' ? ['', 'unified'] : (m[1] ?? '').split(',').map((c) => c.replace(/^name=/, ''));
@@ -281,34 +275,21 @@ function removeLeftoverCgroups(uuids: readonly string[]): void {
 
 /** Whether a pod under `data` still has a live PID 1 (read from its pid file: no rkt process needed). */
 function livePods(data: string): boolean {
-  let uuids: string[];
-  try {
-    uuids = readdirSync(path.join(data, 'pods/run'));
-  } catch {
-    return false;
-  }
-  return uuids.some((u) => {
-    try {
-      const pid = readFileSync(path.join(data, 'pods/run', u, 'pid'), 'utf8').trim();
-      return pid !== '' && existsSync(`/proc/${pid}`);
-    } catch {
-      return false;
-    }
+  return listIfThere(path.join(data, 'pods/run')).some((u) => {
+    const pid = readIfThere(path.join(data, 'pods/run', u, 'pid'))?.trim() ?? '';
+    return pid !== '' && existsSync(`/proc/${pid}`);
   });
 }
 
 async function forceStopAll(r: PodEnv['r'], data: string): Promise<void> {
-  try {
-    if (readdirSync(path.join(data, 'pods/run')).length === 0) return;
-  } catch {
-    return;
-  }
+  if (listIfThere(path.join(data, 'pods/run')).length === 0) return;
   const list = await r(['list', '--format=json']);
-  let pods: { name: string; state: string }[] = [];
+  let pods: { name: string; state: string }[];
   try {
     pods = JSON.parse(list.stdout) as { name: string; state: string }[];
-  } catch {
-    return;
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new Error(`rkt list --format=json (exit ${list.exitCode}) printed no JSON: ${list.stdout}${list.stderr}`, { cause: err });
   }
   const running = pods.filter((p) => p.state === 'running').map((p) => p.name);
   if (running.length > 0) await r(['stop', '--force', ...running]);

@@ -15,7 +15,7 @@ podTest(title('prepare prints only the UUID; the pod is listed as prepared; run-
 
   const list = await env.r(['list', '--no-legend']);
   t.deepEqual(list.stdout.trimEnd().split(/\t/).map((c) => c.trim()).slice(0, 5), [uuid.slice(0, 8), 'later', 'example.com/busybox', 'prepared', list.stdout.split(/\t/)[4]?.trim() ?? '']);
-  t.regex(list.stdout, /\tprepared\s*\t\d+ seconds? ago\s*\t-\n$/, 'not started yet');
+  t.regex(list.stdout, /\tprepared\s*\t\d+ (second|minute)s? ago\s*\t-\n$/, 'not started yet');
   t.is(statusMap((await env.r(['status', uuid])).stdout).get('state'), 'prepared');
 
   const run = await env.r(['run-prepared', uuid]);

@@ -68,8 +68,8 @@ podTest(title('a running pod: status fields, --format=json, --wait=1s times out 
   t.is(row[1], 'longrun');
   t.is(row[2], 'example.com/busybox');
   t.is(row[3], 'running');
-  t.regex(row[4] ?? '', /^\d+ seconds? ago$/);
-  t.regex(row[5] ?? '', /^\d+ seconds? ago$/);
+  t.regex(row[4] ?? '', /^\d+ (second|minute)s? ago$/);
+  t.regex(row[5] ?? '', /^\d+ (second|minute)s? ago$/);
 
   const noLegend = await env.r(['list', '--no-legend']);
   const nrows = noLegend.stdout.trimEnd().split('\n');
