@@ -160,7 +160,7 @@ export class TarScanner {
           s.parts.push(Buffer.from(buf.subarray(0, take)));
           s.left -= take;
           buf = buf.subarray(take);
-          if (s.left === 0) this.meta(s.type, s.name, Buffer.concat(s.parts).subarray(0, s.size));
+          if (s.left === 0) this.meta(s.type, s.name, Buffer.concat(s.parts), s.size);
           break;
         }
         case 'body': {
@@ -211,7 +211,7 @@ export class TarScanner {
       if (size > MAX_META) throw bad(`tar metadata record of ${size} bytes is too large`);
       const total = Math.ceil(size / BLOCK) * BLOCK;
       const name = cString(h, 0, 100);
-      if (total === 0) this.meta(typeflag, name, Buffer.alloc(0));
+      if (total === 0) this.meta(typeflag, name, Buffer.alloc(0), 0);
       else this.state = { kind: 'meta', type: typeflag, name, size, left: total, parts: [] };
       return;
     }
@@ -276,8 +276,10 @@ export class TarScanner {
     }
   }
 
-  private meta(type: string, name: string, body: Buffer): void {
+  /** A metadata record read whole: `blocks` is its data with the padding to whole blocks, `size` its size. */
+  private meta(type: string, name: string, blocks: Buffer, size: number): void {
     this.state = { kind: 'header' };
+    const body = blocks.subarray(0, size);
     if (type === 'x') {
       this.pax = parsePax(body);
       this.paxHeaders++;
@@ -292,10 +294,16 @@ export class TarScanner {
           throw bad(`global pax header "${name}" sets "${k}" (GNU tar would apply it to every later entry)`);
         }
       }
-    } else if (type === 'L') {
-      this.longName = cString(body, 0, body.length);
-    } else if (type === 'K') {
-      this.longLink = cString(body, 0, body.length);
+    } else if (type === 'L' || type === 'K') {
+      // GNU tar (list.c, read_header) reads a long name as a C string from the whole blocks, padding included:
+      // one whose NUL is not within its size would be longer to GNU tar than its size says.
+      const long = cString(body, 0, body.length);
+      const asGnuReads = cString(blocks, 0, blocks.length);
+      if (long !== asGnuReads) {
+        throw bad(`GNU long ${type === 'L' ? 'name' : 'link'} "${printable(asGnuReads)}" runs past its size of ${size} bytes`);
+      }
+      if (type === 'L') this.longName = long;
+      else this.longLink = long;
     }
   }
 }

@@ -343,6 +343,11 @@ const refusals: readonly (readonly [string, Buffer, string])[] = [
     'bad pax extended header record'],
   ['a pax record whose length is written in hex', tar(...aciHead(), entry({ name: 'PaxHeaders/a', type: 'x' }, '0x14 path=rootfs/o\n'), entry({ name: 'rootfs/a' })),
     'bad pax extended header record'],
+  // GNU tar reads a GNU long name or link up to its NUL in the whole blocks, past the record's size.
+  ['a GNU long name whose NUL is past its size', tar(...aciHead(), Buffer.concat([header({ name: '././@LongLink', type: 'L', size: 2 }), padTo512(Buffer.from('manifest\0'))]),
+    entry({ name: 'rootfs/x' }, manifestJson('example.com/evil'))), 'GNU long name "manifest" runs past its size of 2 bytes'],
+  ['a GNU long link whose NUL is past its size', tar(...aciHead(), Buffer.concat([header({ name: '././@LongLink', type: 'K', size: 7 }), padTo512(Buffer.from('rootfs/../../x\0'))]),
+    entry({ name: 'rootfs/h', type: '1', linkname: 'rootfs/a' })), 'GNU long link "rootfs/../../x" runs past its size of 7 bytes'],
   // GNU tar keeps only the last pax header's records before an entry; the scanner merged them.
   ['two pax headers before one entry', tar(...aciHead(), pax({ path: 'rootfs/checked' }), pax({ comment: 'x' }), entry({ name: 'manifest' }, manifestJson('example.com/evil'))),
     'tar entry "manifest" has 2 pax extended headers (GNU tar would use only the last one\'s records)'],
