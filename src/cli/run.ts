@@ -53,6 +53,22 @@ async function netFlag(values: readonly string[]): Promise<string[]> {
   return [...values];
 }
 
+/** `--dns`, `--dns-search`, `--dns-opt`, `--dns-domain`, `--hosts-entry`, checked (src/net/flags.ts). */
+async function dnsFlags(pod: RunArgs['pod']): Promise<PodPlan['dns']> {
+  const v = {
+    dns: list(pod['dns']), dnsSearch: list(pod['dns-search']), dnsOpt: list(pod['dns-opt']),
+    ...(str(pod['dns-domain']) !== undefined ? { dnsDomain: str(pod['dns-domain']) as string } : {}), hostsEntry: list(pod['hosts-entry']),
+  };
+  if (v.dns.length + v.dnsSearch.length + v.dnsOpt.length + v.hostsEntry.length === 0 && v.dnsDomain === undefined) return v;
+  const { parseDnsFlags, parseHostsEntryFlags } = await import('../net/flags.js');
+  if (parseDnsFlags(v).mode === 'default' && (v.dnsSearch.length > 0 || v.dnsOpt.length > 0 || v.dnsDomain !== undefined)) {
+    // They would amend the CNI results' DNS, which is not written into the apps yet: refuse, never ignore.
+    throw new UsageError('--dns-search, --dns-opt and --dns-domain need --dns=IP (the DNS of CNI results is not supported yet)');
+  }
+  parseHostsEntryFlags(v.hostsEntry);
+  return v;
+}
+
 /** The words of `rkt run`/`rkt prepare` as a plan for stage0 (pure but for loading the pure parsers). */
 async function toPlan(parsed: RunArgs): Promise<PodPlan> {
   const { parseAssignment, parseVolume, parseMount, parseIsolationFlags } = await import('../stage0/run-path.js');
@@ -76,6 +92,7 @@ async function toPlan(parsed: RunArgs): Promise<PodPlan> {
     ...(str(pod['hostname']) !== undefined ? { hostname: str(pod['hostname']) as string } : {}),
     net: await netFlag(list(pod['net'])),
     ports: list(pod['port']),
+    dns: await dnsFlags(pod),
     interactive: pod['interactive'] === true,
     noOverlay: pod['no-overlay'] === true,
     pullPolicy,

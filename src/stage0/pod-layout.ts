@@ -43,6 +43,10 @@ export interface LayoutInput {
   readonly stage1Id: string;
   readonly hostname: string;
   readonly net: 'host' | 'none' | 'pod';
+  /** Every app's /etc/resolv.conf from the flags: the text (replacing the image's), or null to write none. */
+  readonly resolvConf?: string | null;
+  /** Every app's /etc/hosts from the flags (replacing the image's). */
+  readonly hosts?: string;
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly journal: boolean;
@@ -66,17 +70,19 @@ async function mkdirLike(dir: string, like?: string): Promise<LayoutStep> {
 }
 
 /** Files an app gets per the ACE when its image lacks them: /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab. */
-async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none' | 'pod'): Promise<LayoutStep[]> {
+async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none' | 'pod', given: { resolvConf?: string | null; hosts?: string } = {}): Promise<LayoutStep[]> {
   const etcLower = await resolveInRoot(imageRoot, '/etc');
   const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === path.join(imageRoot, 'etc');
   const etc = path.join(upper, 'etc');
   const missing = async (p: string) => (await resolveInRoot(imageRoot, p)) === undefined;
   const steps: LayoutStep[] = [await mkdirLike(etc, lowerEtcIsDir ? etcLower : undefined)];
-  if (await missing('/etc/hosts')) {
+  if (given.hosts !== undefined) steps.push({ op: 'write', path: path.join(etc, 'hosts'), content: given.hosts, mode: 0o644 });
+  else if (await missing('/etc/hosts')) {
     steps.push({ op: 'write', path: path.join(etc, 'hosts'), content: `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, mode: 0o644 });
   }
   steps.push({ op: 'write', path: path.join(etc, 'hostname'), content: `${hostname}\n`, mode: 0o644 });
-  if (net === 'host' && (await missing('/etc/resolv.conf'))) steps.push({ op: 'copyFileIfPresent', from: '/etc/resolv.conf', to: path.join(etc, 'resolv.conf') });
+  if (typeof given.resolvConf === 'string') steps.push({ op: 'write', path: path.join(etc, 'resolv.conf'), content: given.resolvConf, mode: 0o644 });
+  else if (given.resolvConf === undefined && net === 'host' && (await missing('/etc/resolv.conf'))) steps.push({ op: 'copyFileIfPresent', from: '/etc/resolv.conf', to: path.join(etc, 'resolv.conf') });
   if (await missing('/etc/mtab')) steps.push({ op: 'symlink', target: '../proc/self/mounts', path: path.join(etc, 'mtab') });
   return steps;
 }
@@ -163,7 +169,9 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       const rootSt = await fs.stat(imageRoot);
       steps.push({ op: 'mkdir', path: mountTarget }, { op: 'mkdir', path: upper, mode: rootSt.mode & 0o7777 }, { op: 'mkdir', path: layout.overlayWorkDir(pod, a.name) });
     }
-    steps.push(...await aceFiles(imageRoot, upper, i.hostname, i.net));
+    steps.push(...await aceFiles(imageRoot, upper, i.hostname, i.net, {
+      ...(i.resolvConf !== undefined ? { resolvConf: i.resolvConf } : {}), ...(i.hosts !== undefined ? { hosts: i.hosts } : {}),
+    }));
     // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer).
     for (const m of a.mounts) {
       if ((await resolveInRoot(imageRoot, m.path)) !== undefined) continue;

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { describe, RktError, UsageError } from '../common/errors.js';
+import { describe, isErrno, RktError, UsageError } from '../common/errors.js';
 import type { GlobalOptions } from '../common/options.js';
 import { trace } from '../common/trace.js';
 import type { Mount, PodManifest, Volume } from '../image/pod-manifest.js';
@@ -38,6 +38,8 @@ export interface PodPlan {
   readonly net: readonly string[];
   /** `--port` values as given. */
   readonly ports: readonly string[];
+  /** `--dns`, `--dns-search`, `--dns-opt`, `--dns-domain`, `--hosts-entry` values as given (checked by the cli). */
+  readonly dns: import('../net/flags.js').DnsFlagValues & { readonly hostsEntry: readonly string[] };
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly pullPolicy: PodRequest['pullPolicy'];
@@ -121,6 +123,34 @@ async function toRequest(plan: PodPlan): Promise<PodRequest> {
   };
 }
 
+/** A host file's text, or undefined where the host has none. */
+async function hostFile(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EREADFILE', `cannot read ${file}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/**
+ * The apps' /etc/resolv.conf and /etc/hosts from the DNS and hosts flags (src/net/dns.ts): a text to write,
+ * `null` for "write none" (--dns=none), absent where no flag decides (the layout's own rules).
+ */
+async function etcFiles(d: PodPlan['dns']): Promise<{ resolvConf?: string | null; hosts?: string }> {
+  const given = d.dns !== undefined && d.dns.length > 0 || (d.dnsSearch ?? []).length > 0 || (d.dnsOpt ?? []).length > 0 || d.dnsDomain !== undefined;
+  if (!given && d.hostsEntry.length === 0) return {};
+  const { parseDnsFlags, parseHostsEntryFlags } = await import('../net/flags.js');
+  const { hostsText, resolvConfText } = await import('../net/dns.js');
+  const dns = parseDnsFlags(d);
+  const hosts = parseHostsEntryFlags(d.hostsEntry);
+  // Without --dns=IP/host/none the resolv.conf comes from the CNI results, known only at launch (not wired yet).
+  const resolv = dns.mode === 'none' ? null : dns.mode === 'default' ? undefined
+    : resolvConfText(dns, [], dns.mode === 'host' ? await hostFile('/etc/resolv.conf') : undefined);
+  const hostsOut = hostsText(hosts, hosts.host ? await hostFile('/etc/hosts') : undefined);
+  return { ...(resolv !== undefined ? { resolvConf: resolv } : {}), ...(hostsOut !== undefined ? { hosts: hostsOut } : {}) };
+}
+
 /** Prepare a pod from `plan`; returns it in prepare/, still locked. On failure nothing is left locked. */
 async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
   const req = await toRequest(plan);
@@ -135,7 +165,7 @@ async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
     net: plan.net, ports: plan.ports, imagePorts: manifest.apps.flatMap((a) => a.app?.ports ?? []),
     localConfig: env.globals.localConfig, systemConfig: env.globals.systemConfig,
   });
-  const netReq = netPlan.kind === 'cni' ? { net: 'pod' as const, netPlan } : { net: netPlan.kind };
+  const netReq = { ...(netPlan.kind === 'cni' ? { net: 'pod' as const, netPlan } : { net: netPlan.kind }), ...await etcFiles(plan.dns) };
   // Asked before the pod exists: no service running is an error that leaves nothing behind.
   const identity = plan.mdsRegister === true ? await (await import('./mds-register.js')).newPodIdentity(netPlan) : undefined;
   const embryo = await pods.createEmbryo(env.globals.dir);

@@ -56,6 +56,10 @@ export interface PodRequest {
   readonly podManifest?: PodManifest;
   /** `--mds-register`: every app's AC_METADATA_URL. */
   readonly metadataUrl?: string;
+  /** Every app's /etc/resolv.conf: this text, or `null` to write none (`--dns`; src/net/dns.ts). */
+  readonly resolvConf?: string | null;
+  /** Every app's /etc/hosts: this text (`--hosts-entry`). */
+  readonly hosts?: string;
 }
 
 /** Run-time choices kept beside the pod manifest, for run-prepared. */
@@ -251,6 +255,7 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
   };
   const { steps, notes } = await planPodLayout({
     pod, manifest, treeOf: (id) => store.layout.tree(id), stage1Id: stage1.record.id, hostname, net: req.net,
+    ...(req.resolvConf !== undefined ? { resolvConf: req.resolvConf } : {}), ...(req.hosts !== undefined ? { hosts: req.hosts } : {}),
     interactive: req.interactive, noOverlay: req.noOverlay, journal: req.journal === true, options,
     ...(req.metadataUrl !== undefined ? { metadataUrl: req.metadataUrl } : {}),
     insecure: globals.insecure, cgroupV2: await unifiedCgroups(), hostCapabilities: await ownCapabilities(),
