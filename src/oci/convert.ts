@@ -129,7 +129,9 @@ export function convertConfig(i: ConvertInput): ImageManifest {
   const app: App = {
     exec, user, group, supplementaryGIDs: [], eventHandlers: [],
     ...(c.WorkingDir !== undefined && c.WorkingDir !== '' ? { workingDirectory: c.WorkingDir } : {}),
-    environment: environment(c.Env), isolators: [], mountPoints: [...mounts.values()], ports: [...ports.values()],
+    environment: environment(c.Env), isolators: [], mountPoints: [...mounts.values()],
+    // By number: JSON object keys that look like integers ("8080") do not keep their order.
+    ports: [...ports.values()].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)),
   };
   const labels: Label[] = [];
   if (i.tag !== undefined) labels.push({ name: 'version', value: i.tag });

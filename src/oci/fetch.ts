@@ -17,7 +17,7 @@ import type { FetchOptions } from '../fetch/options.js';
 import { startExtraction } from '../store/extract.js';
 import { ensureStoreDir, type StoreLayout } from '../store/layout.js';
 import {
-  LayerChecker, ociBlob, ociBlobsDir, readLayerInfo, renderLayers, storeBlobBytes, storeLayer, type OciRecordInfo,
+  LayerChecker, ociBlob, TREE_LAYERS_FILE, ociBlobsDir, readLayerInfo, renderLayers, storeBlobBytes, storeLayer, type OciRecordInfo,
 } from '../store/oci.js';
 import { listRecords, writeRecord, type ImageRecord } from '../store/records.js';
 import { diskUsage } from '../store/store.js';
@@ -247,6 +247,7 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
         group: await rootfsText(path.join(work, 'rootfs'), 'etc/group'),
       });
       await fs.writeFile(path.join(work, 'manifest'), serializeImageManifest(appc) + '\n');
+      await fs.writeFile(path.join(work, TREE_LAYERS_FILE), JSON.stringify(layers) + '\n');
       const treeSize = await diskUsage(work);
       await ensureStoreDir(l.trees);
       try {

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
+import { imageLowerDirs } from '../store/oci-lowers.js';
 import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
 import { writeTimestamp } from '../pod/pods.js';
@@ -98,7 +99,8 @@ export function podOverlays(store: Store, pod: string, manifest: PodManifest, st
   return [
     { lower: [path.join(store.layout.tree(stage1Id), 'rootfs')], upper: path.join(s1, 'upper'), work: path.join(s1, 'work'), target: root },
     ...manifest.apps.map((a) => ({
-      lower: [path.join(store.layout.tree(a.image.id), 'rootfs')],
+      // An OCI image's layers are stacked as they are (no squash); an ACI's rendered tree is its one lower dir.
+      lower: imageLowerDirs(store.layout, a.image.id) ?? [path.join(store.layout.tree(a.image.id), 'rootfs')],
       upper: layout.overlayUpperDir(pod, a.name),
       work: layout.overlayWorkDir(pod, a.name),
       target: layout.appRootfs(pod, a.name),

@@ -21,6 +21,12 @@ export async function removeImage(store: Store, rec: ImageRecord): Promise<void>
   // The record is gone for every command from now on; a crash before the directory is flushed may bring it back.
   await fsyncDir(l.images).catch((err: unknown) => trace(`removing image ${rec.id}: cannot flush ${l.images}: ${describe(err)}, ignoring`));
   await removeLeftovers(store, rec.id);
+  // An OCI image's layers and blobs go only when no remaining image uses them.
+  if (rec.oci !== undefined) {
+    const { removeUnusedOciData } = await import('./oci.js');
+    const gone = await removeUnusedOciData(l);
+    trace(`removing image ${rec.id}: ${gone.length} layer(s) no other image uses removed`);
+  }
 }
 
 async function removeLeftovers(store: Store, id: string): Promise<void> {
@@ -113,12 +119,39 @@ export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet
       leftovers.push(path.join(dir, n));
     }
   }
+  if (records.some((r) => r.oci !== undefined)) {
+    const { removeUnusedOciData } = await import('./oci.js');
+    for (const d of await removeUnusedOciData(l)) leftovers.push(`layer ${d}`);
+  }
   return { removed, leftovers };
+}
+
+/**
+ * An OCI image exported as an ACI: its tree (the appc manifest it yields and the rootfs its layers render to),
+ * by GNU tar (owners, modes, xattrs kept). Its Image ID is then that ACI's own, not the OCI image's.
+ */
+async function exportOciImage(store: Store, rec: ImageRecord, out: string, tmp: string): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const tree = store.layout.tree(rec.id);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('tar', ['--create', `--file=${tmp}`, `--directory=${tree}`, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', 'manifest', 'rootfs'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (t: string) => { err += t; });
+      child.on('error', reject);
+      child.on('close', (code) => code === 0 ? resolve() : reject(new Error(`tar exited ${code}: ${err.trim()}`)));
+    });
+    await fs.rename(tmp, out);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw new RktError('EEXPORT', `cannot export ${rec.id} to ${out}: ${describe(err)}`, { cause: err });
+  }
 }
 
 /** Write the image's uncompressed tar (its Image ID bytes) to `out`, atomically. */
 export async function exportImage(store: Store, rec: ImageRecord, out: string): Promise<void> {
   const tmp = tempNameFor(path.resolve(out));
+  if (rec.oci !== undefined) return exportOciImage(store, rec, out, tmp);
   try {
     const { head, stream } = await peek(createReadStream(store.layout.blob(rec.id)), 6);
     const plain = decompress(stream, detectCompression(head), store.layout.blob(rec.id));

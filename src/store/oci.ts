@@ -24,6 +24,7 @@ import { startExtraction } from './extract.js';
 import { ensureStoreDir, type StoreLayout } from './layout.js';
 import { listRecords, type ImageRecord } from './records.js';
 import { overlayInto } from './render.js';
+import { ociLayerTree } from './oci-lowers.js';
 
 /** What an OCI image's record keeps of it. */
 export interface OciRecordInfo {
@@ -61,7 +62,7 @@ export function ociLayersDir(l: StoreLayout): string { return path.join(l.root, 
 export function ociBlob(l: StoreLayout, digest: string): string { return path.join(ociBlobsDir(l), digestKey(digest)); }
 /** The directory of a layer: `tree/` (the extracted layer) and `layer.json`. */
 export function ociLayer(l: StoreLayout, digest: string): string { return path.join(ociLayersDir(l), digestKey(digest)); }
-export function ociLayerTree(l: StoreLayout, digest: string): string { return path.join(ociLayer(l, digest), 'tree'); }
+export { ociLayerTree, TREE_LAYERS_FILE } from './oci-lowers.js';
 
 /** The lower dirs of an OCI image's overlay: its layer trees, top first (as overlayfs `lowerdir=` wants them). */
 export function ociLowerDirs(l: StoreLayout, info: OciRecordInfo): string[] {
