@@ -17,9 +17,9 @@ import {
 } from '../image/isolators.js';
 import { DEFAULT_APP_CAPABILITIES, LINUX_CAPABILITIES, sortCapabilities } from '../stage1/capabilities.js';
 import { extraPodCapabilities, type AppIsolation, type AppResources } from '../stage1/isolation.js';
+import { DEFAULT_SECCOMP_ERRNO, expandSeccompSet, isErrnoName, RKT_DEFAULT_BLOCKLIST } from '../stage1/seccomp.js';
 
 export type { AppIsolation, AppResources, SeccompFilter } from '../stage1/isolation.js';
-import { DEFAULT_SECCOMP_ERRNO, expandSeccompSet, isErrnoName, RKT_DEFAULT_BLOCKLIST } from '../stage1/seccomp.js';
 
 /** rkt's app flags about isolation, parsed (see the parsers below). Absent: not given. */
 export interface IsolationFlags {
