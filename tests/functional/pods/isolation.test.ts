@@ -3,6 +3,7 @@
 // protected /proc and /sys paths, the ACE device set, --insecure-options lifting each, --readonly-rootfs, image
 // isolators against flags, and the errors.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import test, { type TestFn } from 'ava';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -274,4 +275,28 @@ podTest(title('prepare writes the flags into the pod manifest (cat-manifest show
   t.is(status(run.stdout)['CapBnd'], ((1n << 25n) | (1n << 5n)).toString(16).padStart(16, '0'));
   t.is(status(run.stdout)['NoNewPrivs'], '1');
   t.regex(run.stdout, /^read-only$/m);
+});
+
+podTest(title('--pod-manifest: the app entry\'s isolators and readOnlyRootFS apply'), async (t) => {
+  const env = await podEnv(t);
+  const aci = await busybox();
+  const fetched = await env.r([INSECURE, 'fetch', aci]);
+  t.is(fetched.exitCode, 0, fetched.stderr);
+  // The Image ID in full: the sha512 of the (uncompressed) ACI.
+  const id = `sha512-${createHash('sha512').update(readFileSync(aci)).digest('hex')}`;
+  const file = env.file('pod.json');
+  writeFileSync(file, JSON.stringify({
+    acVersion: '0.8.11', acKind: 'PodManifest',
+    apps: [{
+      name: 'probe', image: { name: 'example.com/busybox', id }, readOnlyRootFS: true,
+      app: {
+        exec: ['/bin/sh', '-c', `${STATUS}; touch /x 2>/dev/null || echo read-only`], user: '0', group: '0',
+        isolators: [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_CHOWN'] } }],
+      },
+    }],
+  }));
+  const res = await env.run([`--pod-manifest=${file}`]);
+  t.is(res.exitCode, 0, res.stderr);
+  t.is(status(res.stdout)['CapBnd'], '0000000000000001');
+  t.regex(res.stdout, /^read-only$/m);
 });
