@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, isErrno, RktError } from '../common/errors.js';
-import { getPod } from '../pod/pods.js';
+import { listPods } from '../pod/pods.js';
 import { newHmacKey } from './hmac.js';
 import { parseRegistryRequest, Registry, toRegisteredPod, type RegisteredPod } from './registry.js';
 import { FORBIDDEN_SOURCE, NOT_FOUND, parsePath, respond, UNAUTHORIZED, type Response } from './routes.js';
@@ -280,13 +280,20 @@ export async function startMetadataService(o: ServiceOptions): Promise<RunningSe
     if (sweeping) return;
     sweeping = true;
     void (async () => {
-      for (const p of registry.all()) {
+      // One listing per data directory (it reads /proc/locks once), not one lookup per pod.
+      const byDir = new Map<string, RegisteredPod[]>();
+      for (const p of registry.all()) byDir.set(p.reg.dataDir, [...(byDir.get(p.reg.dataDir) ?? []), p]);
+      for (const [dataDir, registered] of byDir) {
+        let states: Map<string, string>;
         try {
-          const info = await getPod(p.reg.dataDir, p.reg.uuid);
-          if (info.state !== 'running') drop(p.reg.uuid, `the pod is ${info.state}`);
+          states = new Map((await listPods(dataDir)).map((i) => [i.uuid, i.state]));
         } catch (err) {
-          if (err instanceof RktError && err.code === 'ENOPOD') drop(p.reg.uuid, 'the pod is gone');
-          else o.log(`metadata-service: cannot check pod ${p.reg.uuid}: ${describe(err)}, keeping it`);
+          o.log(`metadata-service: cannot list the pods in ${dataDir}: ${describe(err)}, keeping their registrations`);
+          continue;
+        }
+        for (const p of registered) {
+          const state = states.get(p.reg.uuid);
+          if (state !== 'running') drop(p.reg.uuid, state === undefined ? 'the pod is gone' : `the pod is ${state}`);
         }
       }
     })().finally(() => { sweeping = false; });
