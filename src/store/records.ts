@@ -100,7 +100,13 @@ export async function writeRecord(layout: StoreLayout, record: ImageRecord): Pro
   const file = layout.record(record.id);
   await writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
   const used = new Date(record.lastUsed);
-  if (Number.isFinite(used.getTime())) await fs.utimes(file, used, used);
+  if (!Number.isFinite(used.getTime())) return;
+  try {
+    await fs.utimes(file, used, used);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return; // the image was removed as soon as it was written
+    throw new RktError('ESTORE', `cannot set the last-use time of ${file}: ${describe(err)}`, { cause: err });
+  }
 }
 
 /**
