@@ -33,12 +33,10 @@ export async function importVerified(opts: FetchOptions, fetchOne: FetchOne, inp
   signature: string | undefined, extra: { remote?: RemoteInfo; latest?: boolean; want?: ImageSource; sourceFile?: string }): Promise<ImageRecord> {
   // For files and URLs the name is known only from the manifest: verify against it after staging.
   const early = trustName !== undefined ? await verifier(opts, trustName, signature, what) : undefined;
-  const late: Writable[] = [];
-  let lateDone: (() => Promise<void>) | undefined;
-  let staged: StagedImage | undefined;
+  let staged: StagedImage;
   if (early === undefined && !opts.globals.insecure.has('image')) {
     // Buffering nothing: we stage first and verify by re-reading the staged blob.
-    staged = await opts.store.stage(input, what, late, extra.sourceFile);
+    staged = await opts.store.stage(input, what, [], extra.sourceFile);
     try {
       const v = await verifier(opts, staged.info.manifest.name, signature, what);
       if (v.sink !== undefined) {
@@ -47,8 +45,7 @@ export async function importVerified(opts: FetchOptions, fetchOne: FetchOne, inp
           createReadStream(blob).on('error', reject).pipe(v.sink as Writable).on('finish', resolve).on('error', reject);
         });
       }
-      lateDone = v.done;
-      await lateDone();
+      await v.done();
     } catch (err) {
       await staged.discard();
       throw err;
