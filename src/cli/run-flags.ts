@@ -13,7 +13,7 @@ const POD_FLAGS: readonly FlagSpec[] = [
   { name: 'volume', kind: 'list', scope: 'pod', describe: 'NAME,kind=host,source=/abs[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0] (repeatable)' },
   { name: 'mount', kind: 'list', scope: 'pod', describe: 'volume=NAME,target=/path: before the first image for every app, after an image for that app' },
   { name: 'hostname', kind: 'string', scope: 'pod', describe: 'the pod hostname (default rkt-<uuid>)' },
-  { name: 'net', kind: 'list', scope: 'pod', describe: 'host (the host network; the default for now), none (loopback only), default, default-restricted, all, or net.d network names NAME[:K=V;...] (repeatable; Documentation/networking.md)' },
+  { name: 'net', kind: 'list', scope: 'pod', describe: 'default (a private network per pod: the default), default-restricted, host (the host network), none (loopback only), all, or net.d network names NAME[:K=V;...] (repeatable; Documentation/networking.md)' },
   { name: 'dns', kind: 'list', scope: 'pod', describe: "name server for the apps' /etc/resolv.conf (repeatable), or host (the host's file), or none (rkt writes none)" },
   { name: 'dns-search', kind: 'list', scope: 'pod', describe: 'DNS search domain (repeatable; with --dns=IP)' },
   { name: 'dns-opt', kind: 'list', scope: 'pod', describe: 'DNS resolver option, e.g. ndots:2 (repeatable; with --dns=IP)' },

@@ -43,11 +43,10 @@ function mergeGlobals(g: GlobalOptions, pod: RunArgs['pod']): GlobalOptions {
 
 /**
  * `--net` values, checked (src/net/flags.ts: `host`, `none`, `default`, `default-restricted`, `all`, net.d
- * names with `:K=V;…` arguments). Without the flag: `host`, until every test that runs pods on a raw host
- * says `--net=host` itself (a `default` pod changes the tables of the namespace rkt runs in).
+ * names with `:K=V;…` arguments). Without the flag: `default`, a private network per pod, as rkt since 0.9.
  */
 async function netFlag(values: readonly string[]): Promise<string[]> {
-  if (values.length === 0) return ['host'];
+  if (values.length === 0) return ['default'];
   const { parseNetFlags } = await import('../net/flags.js');
   parseNetFlags(values);
   return [...values];

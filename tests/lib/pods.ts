@@ -14,6 +14,15 @@ const execFileP = promisify(execFile);
 /** Test images are unsigned. */
 export const INSECURE = '--insecure-options=image';
 
+/**
+ * Pods of these tests share the test's network (`--net=host`) unless a test asks for a network itself: rkt
+ * run's default (a CNI network) costs a plugin chain per pod and is tested in tests/functional/net/.
+ */
+export function hostNetUnlessGiven(args: readonly string[]): string[] {
+  const podFlags = args.slice(0, Math.max(0, args.findIndex((a) => !a.startsWith('-'))));
+  return podFlags.some((a) => a === '--net' || a.startsWith('--net=')) ? [...args] : ['--net=host', ...args];
+}
+
 /** Why the pod tests cannot run here (not root, no nspawn), or undefined. */
 export const podSkip: string | undefined = functionalSkipReason()
   ?? (existsSync('/usr/bin/systemd-nspawn') ? undefined : 'needs systemd-nspawn (hack/setup)')
@@ -200,9 +209,9 @@ export async function podEnv(t: ExecutionContext): Promise<PodEnv> {
   });
   return {
     dir, data, r,
-    run: (args, opts) => r([INSECURE, 'run', ...args], opts),
+    run: (args, opts) => r([INSECURE, 'run', ...hostNetUnlessGiven(args)], opts),
     spawnRun: (args) => {
-      const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [RKT, `--dir=${data}`, INSECURE, 'run', ...hostNetUnlessGiven(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       let exited = false;
