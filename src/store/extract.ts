@@ -22,7 +22,9 @@ export function startExtraction(dir: string, what: string): Extraction {
   const asRoot = process.getuid?.() === 0;
   const args = ['--extract', '--file=-', `--directory=${dir}`, '--preserve-permissions', '--numeric-owner',
     asRoot ? '--same-owner' : '--no-same-owner', '--xattrs', '--xattrs-include=*', '--no-overwrite-dir', '--delay-directory-restore'];
-  const child = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  // LC_ALL=C: under another locale GNU tar converts pax names into its character set, which the header scanner
+  // (src/image/tar-scan.ts) does not model; in C it takes the bytes as they are, as the scanner checked them.
+  const child = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => { if (stderr.length < 8192) stderr += s; });
   // If we stop feeding early (a bad header), tar sees EOF or EPIPE; its exit is then not the error to report.
