@@ -80,6 +80,7 @@ test('hack/install --prefix lays out the wrapper, units, tmpfiles, sysusers and 
     ...shippedUnits.map((u) => `usr/lib/systemd/system/${u}`),
     'usr/lib/tmpfiles.d/rkt.conf',
     'usr/lib/sysusers.d/rkt.conf',
+    'usr/lib/systemd/system-generators/rkt-pod-generator',
     ...readdirSync(path.join(repoRoot, 'Documentation')).filter((f) => f.endsWith('.md')).map((f) => `usr/share/doc/rkt/${f}`),
     'usr/lib/rkt/hack-install.files',
   ].sort();
