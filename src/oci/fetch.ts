@@ -76,10 +76,15 @@ function layoutSource(dir: string, ref: string | undefined, what: string, cleanu
     async blob(d, file) {
       const src = path.join(dir, 'blobs', 'sha256', d.digest.slice('sha256:'.length));
       try {
+        await fs.access(src);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) throw new RktError('EOCI', `${what}: blob ${d.digest} is missing from the layout`, { cause: err });
+        throw err;
+      }
+      try {
         await pipeline(createReadStream(src), digestVerifier(d.digest, d.size, `${what}: blob ${d.digest}`), createWriteStream(file, { flags: 'wx', mode: 0o644 }));
       } catch (err) {
         await fs.rm(file, { force: true });
-        if (isErrno(err, 'ENOENT')) throw new RktError('EOCI', `${what}: blob ${d.digest} is missing from the layout`, { cause: err });
         throw err;
       }
     },
@@ -100,7 +105,12 @@ async function unpackArchive(archive: string, dir: string, what: string): Promis
     throw new RktError('EOCI', `${what}: cannot read the archive: ${describe(err)}`, { cause: err });
   }
   const x = startExtraction(dir, what);
-  await pipeline(createReadStream(archive), x.stdin);
+  try {
+    await pipeline(createReadStream(archive), x.stdin);
+  } catch (err) {
+    // GNU tar stops reading at the end-of-archive blocks: what follows (padding) is not its to read.
+    if (!isErrno(err, 'EPIPE') && !isErrno(err, 'ERR_STREAM_PREMATURE_CLOSE')) throw err;
+  }
   await x.done;
 }
 
@@ -195,6 +205,7 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
       return updated;
     }
     await ensureStoreDir(ociBlobsDir(l));
+    await ensureStoreDir(l.tmp);
     const tmpFile = (d: string) => path.join(l.tmp, `blob-${process.pid}-${randomBytes(6).toString('hex')}-${d.slice(7, 19)}`);
     // The config, verified and kept by digest.
     const cfgTmp = tmpFile(manifest.config.digest);

@@ -115,6 +115,18 @@ export class LayerChecker {
   }
 }
 
+/** Call `done` once, at the first of `events` on `stream`. */
+function settle(stream: Writable, events: readonly string[], done: () => void): void {
+  let called = false;
+  const once = () => {
+    if (called) return;
+    called = true;
+    for (const e of events) stream.off(e, once);
+    done();
+  };
+  for (const e of events) stream.on(e, once);
+}
+
 function run(cmd: string, args: readonly string[], what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -181,8 +193,10 @@ export async function storeLayer(l: StoreLayout, digest: string, blobFile: strin
           done(err as Error);
           return;
         }
-        if (sink.destroyed || sink.write(chunk)) done();
-        else sink.once('drain', () => done());
+        // GNU tar may stop reading at the end-of-archive blocks (a closed sink takes no more bytes): the rest
+        // is still scanned.
+        if (sink.destroyed || sink.writableFinished || sink.write(chunk)) done();
+        else settle(sink, ['drain', 'close', 'error'], done);
       },
       final(done) {
         try {
@@ -191,7 +205,11 @@ export async function storeLayer(l: StoreLayout, digest: string, blobFile: strin
           done(err as Error);
           return;
         }
-        sink.end(() => done());
+        if (sink.destroyed || sink.writableFinished) done();
+        else {
+          settle(sink, ['finish', 'close', 'error'], done);
+          sink.end();
+        }
       },
     });
     try {
