@@ -5,8 +5,8 @@ import test from 'ava';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { INSECURE, podEnv, podSkip, podTest, title, until, waitRunning, type PodEnv } from '../../lib/pods.js';
-import { tempDir } from '../../lib/rkt.js';
-import { annotatedImage, get, registered, startService, type Service } from './service.js';
+import { rkt, tempDir } from '../../lib/rkt.js';
+import { annotatedImage, ask, get, registered, startService, type Service } from './service.js';
 
 const IMAGE_NAME = 'example.com/mds-probe';
 const IMAGE_ANNOTATIONS = [{ name: 'color', value: 'red' }, { name: 'size', value: 'L' }];
@@ -184,7 +184,8 @@ podTest(title('pod and app annotations from a pod manifest: the app entry replac
     annotations: [{ name: 'pod-note', value: 'hi' }],
   }));
   const uuidFile = env.file('uuid');
-  const bg = env.spawnRun(['--mds-register', '--net=host', `--uuid-file-save=${uuidFile}`, `--pod-manifest=${manifest}`]);
+  // No --net here: with no image among the words the helper adds --net=host itself.
+  const bg = env.spawnRun(['--mds-register', `--uuid-file-save=${uuidFile}`, `--pod-manifest=${manifest}`]);
   const uuid = await waitRunning(env, uuidFile, bg);
   await until('the probe is done', 90_000, () => existsSync(path.join(p.vol, 'done')), 50);
   t.deepEqual(JSON.parse(p.out('pod-annotations')), [{ name: 'pod-note', value: 'hi' }]);
@@ -244,6 +245,17 @@ podTest(title('--mds-register --net=none is a usage error (exit 2): the pod coul
   const res = await env.run(['--mds-register', '--net=none', await (image as Promise<string>), '--exec=/bin/true']);
   t.is(res.exitCode, 2, res.stderr);
   t.regex(res.stderr, /--net=none/);
+});
+
+podTest(title('a second service on the same socket is refused (254) and the first keeps serving; a bad --listen-port is a usage error (2)'), async (t) => {
+  const svc = service as Service;
+  const second = await rkt(['metadata-service', '--listen-port=0'], { env: { ...process.env, RKT_METADATA_SOCKET: svc.socket } });
+  t.is(second.exitCode, 254, second.stderr);
+  t.true(second.stderr.includes(`a metadata service is already listening on ${svc.socket}`), second.stderr);
+  t.is((await ask(svc.socket, { op: 'info' }))['port'], svc.port, 'the first still answers');
+  const bad = await rkt(['metadata-service', '--listen-port=http']);
+  t.is(bad.exitCode, 2, bad.stderr);
+  t.regex(bad.stderr, /bad --listen-port "http"/);
 });
 
 test.serial.after(title('SIGTERM stops the service cleanly: exit 0, its socket removed'), async (t) => {
