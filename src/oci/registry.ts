@@ -128,7 +128,16 @@ export class RegistryClient {
   private async get(path: string, accept: string | undefined, what: string): Promise<HttpResponse> {
     const url = `${this.base}/${path}`;
     for (let attempt = 0; ; attempt++) {
-      const res = await httpGet(url, this.http(accept !== undefined ? { accept } : {}));
+      let res: HttpResponse;
+      try {
+        res = await httpGet(url, this.http(accept !== undefined ? { accept } : {}));
+      } catch (err) {
+        // A registry that speaks plain http fails the TLS handshake: say which flag reaches it.
+        if (err instanceof RktError && !this.opts.allowHttp && /^TLS error/.test(err.message) && err.hint === undefined) {
+          throw new RktError(err.code, err.message, { cause: err, hint: 'if the registry speaks plain http, fetch with --insecure-options=http' });
+        }
+        throw err;
+      }
       if (res.status === 401 && attempt < 2) {
         await this.authenticate(res, url);
         continue;

@@ -267,3 +267,30 @@ t0(title('hostile layers are refused: .., absolute names, writes through a symli
   const list = await e.r(['image', 'list', '--no-legend']);
   t.is(list.stdout.trim(), '');
 });
+
+t0(title('pinned by digest: fetched without --insecure-options=image; rkt run docker://… and --no-overlay see the same rootfs; export gives an ACI'), async (t) => {
+  const e = await podEnv(t);
+  const tagged = await e.r([INSECURE, '--debug', 'fetch', `docker://${reg.host}/test/app:v1`], { env });
+  t.is(tagged.exitCode, 0, tagged.stderr);
+  const cat = await e.r(['image', 'cat-manifest', tagged.stdout.trim()]);
+  const digest = (JSON.parse(cat.stdout) as { annotations: { name: string; value: string }[] }).annotations
+    .find((a) => a.name === 'coreos.com/rkt/oci/manifest-digest')?.value ?? '';
+  const pinned = await e.r(['fetch', `docker://${reg.host}/test/app@${digest}`], { env });
+  t.is(pinned.exitCode, 0, pinned.stderr);
+  t.is(pinned.stdout, tagged.stdout, 'the same image');
+  const script = 'cat /data/override /data/zstd; ls /opq; test -e /etc/removed || echo gone';
+  const want = ['layer 3', 'from a zstd layer', 'new', 'gone'].join('\n');
+  const direct = await e.r([INSECURE, 'run', '--net=host', '--volume=volume-var-data,kind=empty', `docker://${reg.host}/test/app:v1`, '--exec=/bin/sh', '--', '-c', script], { env });
+  t.is(direct.exitCode, 0, direct.stderr);
+  t.is(direct.stdout.replace(/\r/g, '').trim(), want);
+  const copied = await e.r([INSECURE, 'run', '--no-overlay', '--net=host', '--volume=volume-var-data,kind=empty', tagged.stdout.trim(), '--exec=/bin/sh', '--', '-c', script], { env });
+  t.is(copied.exitCode, 0, copied.stderr);
+  t.is(copied.stdout.replace(/\r/g, '').trim(), want);
+  const out = e.file('app.aci');
+  const exp = await e.r(['image', 'export', tagged.stdout.trim(), out]);
+  t.is(exp.exitCode, 0, exp.stderr);
+  const names = execFileSync('tar', ['-tf', out]).toString().split('\n');
+  t.true(names.includes('manifest'));
+  t.true(names.includes('rootfs/data/zstd'));
+  t.false(names.includes('rootfs/etc/removed'));
+});
