@@ -188,12 +188,26 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     child.on('error', (err) => { done = true; reject(new RktError('ELAUNCH', `cannot start the pod: ${describe(err)}`, { cause: err })); });
     child.on('exit', (code, signal) => { done = true; resolve(code ?? 128 + (signal === null ? 0 : osSignal(signal))); });
   });
+  // A stop request is "halt" to the pod's systemd once it is known (what nspawn sends on SIGTERM): asking twice
+  // is harmless. Until then, SIGTERM to nspawn, which halts the pod; but a second SIGTERM to nspawn kills the
+  // pod at once, without the apps' statuses, and under KillMode=control-group systemd sends nspawn its own.
+  let podPid1: number | undefined;
   o.onStopRequest?.(() => {
-    if (!done && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    if (done) return;
+    if (podPid1 !== undefined) {
+      try {
+        process.kill(podPid1, HALT_SIGNAL);
+        return;
+      } catch (err) {
+        if (!isErrno(err, 'ESRCH')) throw err;
+      }
+    }
+    if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
   });
   if (child.pid !== undefined) {
     void findPodPid1(child.pid, () => done).then(async (pid) => {
       if (pid === undefined) return;
+      podPid1 = pid;
       trace(`pod PID 1 is ${pid}`);
       await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${pid}\n`);
       await writeTimestamp(o.pod, layout.STARTED_FILE, new Date());
@@ -223,6 +237,9 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     if (podNet !== undefined) await podNet.tearDownPodNetwork(o.pod);
   }
 }
+
+/** SIGRTMIN+3 (glibc's SIGRTMIN is 34): systemd's "halt", what nspawn sends the pod on SIGTERM; the apps' statuses decide rkt's exit. */
+const HALT_SIGNAL = 37;
 
 function osSignal(name: NodeJS.Signals): number {
   return (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 }) as Record<string, number>)[name] ?? 0;
