@@ -68,6 +68,11 @@ export interface PodOptions {
   readonly net: 'host' | 'none' | 'pod';
   /** With `net: 'pod'`: the networks to set up when the pod runs (plain JSON, see src/net). */
   readonly netPlan?: NetworkPlan;
+  /**
+   * With `net: 'pod'` and no `--dns` flag: each app whose image has no /etc/resolv.conf gets the name servers
+   * the CNI results carry, written when the pod runs (the results exist only then).
+   */
+  readonly cniDns?: boolean;
   readonly interactive: boolean;
   readonly noOverlay: boolean;
   readonly stage1Id: string;
@@ -250,7 +255,8 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
   const stage1 = await resolveStage1(store, globals, req.stage1);
   const hostname = req.hostname ?? `rkt-${uuid}`;
   const options: PodOptions = {
-    hostname, net: req.net, ...(req.netPlan !== undefined ? { netPlan: req.netPlan } : {}), interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
+    hostname, net: req.net, ...(req.netPlan !== undefined ? { netPlan: req.netPlan } : {}),
+    ...(req.net === 'pod' && req.resolvConf === undefined ? { cniDns: true } : {}), interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
   const { steps, notes } = await planPodLayout({

@@ -19,6 +19,9 @@ import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
 import { podCapabilities } from './isolation.js';
 import { networkPlanProblem, type NetworkPlan } from '../net/networks.js';
+import type { CniDns } from '../net/dns.js';
+import type { NetInfo } from '../net/net-info.js';
+import { resolveInRoot } from './app-setup.js';
 
 export interface LaunchOptions {
   readonly store: Store;
@@ -53,8 +56,10 @@ export function validatePodOptions(value: unknown, file: string): PodOptions {
   if (o['net'] !== 'host' && o['net'] !== 'none' && o['net'] !== 'pod') throw bad('"net" is not host, none or pod');
   const planProblem = o['net'] === 'pod' ? networkPlanProblem(o['netPlan']) : undefined;
   if (planProblem !== undefined) throw bad(`"netPlan": ${planProblem}`);
+  if (o['cniDns'] !== undefined && typeof o['cniDns'] !== 'boolean') throw bad('"cniDns" is not a boolean');
   return {
     hostname: o['hostname'] as string, net: o['net'], ...(o['net'] === 'pod' ? { netPlan: o['netPlan'] as NetworkPlan } : {}),
+    ...(o['cniDns'] === true ? { cniDns: true } : {}),
     interactive: o['interactive'] as boolean, noOverlay: o['noOverlay'] as boolean,
     stage1Id: o['stage1Id'] as string, stage1Run: o['stage1Run'] as string, stage1Stop: o['stage1Stop'] as string,
     stage1Enter: o['stage1Enter'] as string,
@@ -106,6 +111,29 @@ export function podOverlays(store: Store, pod: string, manifest: PodManifest, st
       target: layout.appRootfs(pod, a.name),
     })),
   ];
+}
+
+/**
+ * The name servers the pod's CNI results carry (no `--dns` flag decided), as /etc/resolv.conf of each app whose
+ * image has none, in the app's writable layer. Nothing when the results carry no DNS (the built-in networks).
+ */
+async function writeCniResolvConf(o: LaunchOptions, info: NetInfo | undefined): Promise<void> {
+  const { resolvConfText } = await import('../net/dns.js');
+  const text = resolvConfText({ mode: 'default' }, (info?.networks ?? []).map((n) => n.result?.['dns'] as CniDns | undefined));
+  if (text === undefined) return;
+  for (const a of o.manifest.apps) {
+    const lowers = imageLowerDirs(o.store.layout, a.image.id) ?? [path.join(o.store.layout.tree(a.image.id), 'rootfs')];
+    let imageHasOne = false;
+    for (const l of lowers) if ((await resolveInRoot(l, '/etc/resolv.conf')) !== undefined) imageHasOne = true;
+    if (imageHasOne) continue;
+    const etc = path.join(o.options.noOverlay ? layout.appRootfs(o.pod, a.name) : layout.overlayUpperDir(o.pod, a.name), 'etc');
+    await fs.mkdir(etc, { recursive: true, mode: 0o755 });
+    try {
+      await fs.writeFile(path.join(etc, 'resolv.conf'), text, { mode: 0o644, flag: 'wx' });
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err; // one of its own, or run before: kept
+    }
+  }
 }
 
 /** The pod's PID 1 (the stage1 systemd) as seen from the host: nspawn's child, once it exists. */
@@ -167,8 +195,14 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   });
   if (podNet !== undefined && o.options.netPlan !== undefined) {
     // pods/run/<uuid> → pods/: no other pod there may forward the same host ports.
-    await podNet.setUpPodNetwork(o.pod, o.uuid, o.options.netPlan, { podsRoot: path.dirname(path.dirname(o.pod)) });
+    const info = await podNet.setUpPodNetwork(o.pod, o.uuid, o.options.netPlan, { podsRoot: path.dirname(path.dirname(o.pod)) });
     trace('pod networks set up');
+    if (o.options.cniDns === true) {
+      await writeCniResolvConf(o, info).catch(async (err: unknown) => {
+        await podNet.tearDownPodNetwork(o.pod);
+        throw err;
+      });
+    }
   }
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
     cwd: o.pod,

@@ -37,13 +37,12 @@ async function assertNothingLeft(t: ExecutionContext, h: TestHost, leaseNets: re
   t.deepEqual(await h.leftovers(leaseNets), [], 'nothing of the pods left');
 }
 
-if (skip !== undefined) {
-  test('pod networks (skipped)', (t) => {
-    t.log(`skipped: ${skip}`);
-    t.pass();
-  });
-} else {
-  test.serial('two pods on default, one asking for its address through CNI_ARGS: addresses, pod ↔ host side, pod ↔ pod; teardown leaves nothing', async (t) => {
+/** A serial test, or, where these tests cannot run here, the same test registered as skipped with the reason. */
+function serial(title: string, impl: (t: ExecutionContext) => Promise<void>): void {
+  if (skip === undefined) test.serial(title, impl);
+  else test.skip(`${title} (skipped: ${skip})`, impl);
+}
+  serial('two pods on default, one asking for its address through CNI_ARGS: addresses, pod ↔ host side, pod ↔ pod; teardown leaves nothing', async (t) => {
     const h = await host(t);
     const p1 = h.newPod();
     const p2 = h.newPod();
@@ -77,7 +76,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['default']);
   });
 
-  test.serial('a custom bridge network from net.d; default-restricted comes with it and has no default route', async (t) => {
+  serial('a custom bridge network from net.d; default-restricted comes with it and has no default route', async (t) => {
     const h = await host(t);
     const conf = h.writeNetConf('10-testbr.conf', {
       cniVersion: '1.0.0', name: 'testbr', type: 'bridge', bridge: `rkt-br-${h.name.slice(-8)}`, isGateway: true, ipMasq: true,
@@ -97,7 +96,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['testbr', 'default-restricted']);
   });
 
-  test.serial('default-restricted alone: no default route, no masquerade', async (t) => {
+  serial('default-restricted alone: no default route, no masquerade', async (t) => {
     const h = await host(t);
     const p = h.newPod();
     const info = ok(t, await h.setup(p, ['default-restricted']));
@@ -109,7 +108,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['default-restricted']);
   });
 
-  test.serial('a plugin that fails after default was added: its message reaches the user, nothing is left', async (t) => {
+  serial('a plugin that fails after default was added: its message reaches the user, nothing is left', async (t) => {
     const h = await host(t);
     const bin = path.join(h.dir, 'cni-bin');
     mkdirSync(bin);
@@ -126,7 +125,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['default']);
   });
 
-  test.serial('a plugin that is not installed names CNI_PATH and the Debian package; nothing is made', async (t) => {
+  serial('a plugin that is not installed names CNI_PATH and the Debian package; nothing is made', async (t) => {
     const h = await host(t);
     h.writeNetConf('50-nosuch.conflist', { cniVersion: '1.0.0', name: 'nosuch', plugins: [{ type: 'ptp', ipam: { type: 'host-local', dataDir: h.ipamDataDir, ranges: [[{ subnet: '10.99.8.0/24' }]] } }, { type: 'no-such-plugin' }] });
     const p = h.newPod();
@@ -138,7 +137,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['default', 'nosuch']);
   });
 
-  test.serial('20 pods set up, then 20 torn down: distinct addresses, then nothing left', async (t) => {
+  serial('20 pods set up, then 20 torn down: distinct addresses, then nothing left', async (t) => {
     const h = await host(t);
     const pods = Array.from({ length: 20 }, () => h.newPod());
     const ups = await h.drive(pods.map((p) => h.setupRequest(p, ['default'])));
@@ -151,7 +150,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['default']);
   });
 
-  test.serial('the built-in default with its real lease directory: the lease goes with the teardown', async (t) => {
+  serial('the built-in default with its real lease directory: the lease goes with the teardown', async (t) => {
     const h = await host(t);
     const p = h.newPod();
     const info = ok(t, await h.setup(p, ['default'], { ipamDataDir: undefined }));
@@ -162,7 +161,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, []);
   });
 
-  test.serial('--port forwards from the host side address and from its localhost; a second pod on that port is refused naming the first', async (t) => {
+  serial('--port forwards from the host side address and from its localhost; a second pod on that port is refused naming the first', async (t) => {
     const h = await host(t);
     const imagePorts = [{ name: 'http', protocol: 'tcp', port: 80, count: 1 }];
     const p = h.newPod();
@@ -198,7 +197,7 @@ if (skip !== undefined) {
     await assertNothingLeft(t, h, ['default']);
   });
 
-  test.serial('pods whose process died without a teardown: rkt gc removes their networks, then the pods', async (t) => {
+  serial('pods whose process died without a teardown: rkt gc removes their networks, then the pods', async (t) => {
     const h = await host(t);
     const pods = [h.newPod(), h.newPod()];
     const ups = await h.drive([h.setupRequest(pods[0] as Pod, ['default'], { ports: ['http:8080'], imagePorts: [{ name: 'http', protocol: 'tcp', port: 80, count: 1 }] }), h.setupRequest(pods[1] as Pod, ['default-restricted'])]);
@@ -212,4 +211,3 @@ if (skip !== undefined) {
     for (const p of pods) t.false(existsSync(p.dir), `pod ${p.uuid} removed`);
     await assertNothingLeft(t, h, ['default', 'default-restricted']);
   });
-}

@@ -66,13 +66,12 @@ function runningPods(h: TestHost): Map<string, string> {
 
 const BUSYBOX = path.join(REPO, 'build/busybox.aci');
 
-if (skip !== undefined) {
-  test('rkt run with pod networks (skipped)', (t) => {
-    t.log(`skipped: ${skip}`);
-    t.pass();
-  });
-} else {
-  test.serial('rkt run --net=default: the app has its address and a default route; nothing is left once it exits', async (t) => {
+/** A serial test, or, where these tests cannot run here, the same test registered as skipped with the reason. */
+function serial(title: string, impl: (t: ExecutionContext) => Promise<void>): void {
+  if (skip === undefined) test.serial(title, impl);
+  else test.skip(`${title} (skipped: ${skip})`, impl);
+}
+  serial('rkt run --net=default: the app has its address and a default route; nothing is left once it exits', async (t) => {
     const h = await host(t);
     const r = await h.rkt(['run', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -4 -o addr show eth0; ip -4 route show default']);
     t.is(r.exitCode, 0, r.stderr);
@@ -86,7 +85,7 @@ if (skip !== undefined) {
     t.deepEqual(await h.leftovers([]), []);
   });
 
-  test.serial('rkt run --net=none has loopback only; --net=default-restricted has no default route', async (t) => {
+  serial('rkt run --net=none has loopback only; --net=default-restricted has no default route', async (t) => {
     const h = await host(t);
     const none = await h.rkt(['run', '--net=none', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -o link show | cut -d: -f2']);
     t.is(none.exitCode, 0, none.stderr);
@@ -98,7 +97,7 @@ if (skip !== undefined) {
     t.deepEqual(await h.leftovers(['default-restricted']), []);
   });
 
-  test.serial('two pods listening on one port, each at its own address; --port from the host address and its localhost; a taken port and an unknown name refused; SIGTERM leaves nothing', async (t) => {
+  serial('two pods listening on one port, each at its own address; --port from the host address and its localhost; a taken port and an unknown name refused; SIGTERM leaves nothing', async (t) => {
     const h = await host(t);
     const image = await webImage(h);
     const a = h.spawnRkt(['run', '--net=default', '--port=http:8080', image]);
@@ -140,7 +139,7 @@ if (skip !== undefined) {
     t.deepEqual(await h.leftovers([]), []);
   });
 
-  test.serial('rkt prepare --net=default then run-prepared: the saved plan is set up at run time', async (t) => {
+  serial('rkt prepare --net=default then run-prepared: the saved plan is set up at run time', async (t) => {
     const h = await host(t);
     const prep = await h.rkt(['prepare', '--quiet', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -4 -o addr show eth0']);
     t.is(prep.exitCode, 0, prep.stderr);
@@ -152,7 +151,7 @@ if (skip !== undefined) {
     t.deepEqual(await h.leftovers([]), []);
   });
 
-  test.serial('rkt run SIGKILLed: the pod runs on; once it is stopped, rkt gc removes its veth, namespace, lease and rules', async (t) => {
+  serial('rkt run SIGKILLed: the pod runs on; once it is stopped, rkt gc removes its veth, namespace, lease and rules', async (t) => {
     const h = await host(t);
     const bg = h.spawnRkt(['run', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sleep', '600']);
     await until('the pod has its network', 120_000, () => runningPods(h).size === 1, 200);
@@ -173,7 +172,24 @@ if (skip !== undefined) {
     t.deepEqual(await h.leftovers([]), []);
   });
 
-  test.serial('--dns, --dns-search, --dns-opt, --hosts-entry write the apps\' files; --dns=none writes none; a search domain without --dns=IP is refused', async (t) => {
+  serial('a net.d network whose plugin result carries DNS: an app without /etc/resolv.conf gets its name servers, none given by flags', async (t) => {
+    const h = await host(t);
+    h.writeNetConf('10-dnsnet.conf', {
+      cniVersion: '1.0.0', name: 'dnsnet', type: 'ptp', ipMasq: false,
+      ipam: { type: 'host-local', dataDir: h.ipamDataDir, ranges: [[{ subnet: '10.99.9.0/24' }]] },
+      dns: { nameservers: ['10.99.9.53'], search: ['pods.test'] },
+    });
+    const r = await h.rkt([`--local-config=${h.localConfig}`, 'run', '--net=dnsnet', BUSYBOX, '--exec', '/bin/busybox', '--', 'cat', '/etc/resolv.conf']);
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /^nameserver 10\.99\.9\.53$/m);
+    t.regex(r.stdout, /^search pods\.test$/m);
+    const flag = await h.rkt([`--local-config=${h.localConfig}`, 'run', '--net=dnsnet', '--dns=10.0.0.1', BUSYBOX, '--exec', '/bin/busybox', '--', 'cat', '/etc/resolv.conf']);
+    t.is(flag.exitCode, 0, flag.stderr);
+    t.notRegex(flag.stdout, /10\.99\.9\.53/, '--dns wins over the CNI result');
+    t.deepEqual(await h.leftovers(['dnsnet', 'default-restricted']), []);
+  });
+
+  serial('--dns, --dns-search, --dns-opt, --hosts-entry write the apps\' files; --dns=none writes none; a search domain without --dns=IP is refused', async (t) => {
     const h = await host(t);
     const cat = ['--exec', '/bin/busybox', '--', 'sh', '-c', 'cat /etc/resolv.conf; echo ---; cat /etc/hosts'];
     const r = await h.rkt(['run', '--net=default', '--dns=10.0.0.53', '--dns=10.0.0.54', '--dns-search=example.test', '--dns-opt=ndots:2', '--dns-domain=pod.test',
@@ -192,4 +208,3 @@ if (skip !== undefined) {
     t.regex(badIp.stderr, /bad --dns value "example.com"/);
     t.deepEqual(await h.leftovers([]), []);
   });
-}
