@@ -20,7 +20,6 @@ import {
   LayerChecker, ociBlob, TREE_LAYERS_FILE, ociBlobsDir, readLayerInfo, renderLayers, storeBlobBytes, storeLayer, type OciRecordInfo,
 } from '../store/oci.js';
 import { listRecords, writeRecord, type ImageRecord } from '../store/records.js';
-import { diskUsage } from '../store/store.js';
 import { convertConfig } from './convert.js';
 import {
   layerCompression, parseImageConfig, parseManifestOrIndex, selectByRefName, selectPlatform, type Descriptor, type ImageManifest,
@@ -259,7 +258,9 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
       });
       await fs.writeFile(path.join(work, 'manifest'), serializeImageManifest(appc) + '\n');
       await fs.writeFile(path.join(work, TREE_LAYERS_FILE), JSON.stringify(layers) + '\n');
-      const treeSize = await diskUsage(work);
+      // The rendered tree is hard links into the layers: it takes no data blocks of its own, and walking it
+      // to count would cost a stat per file.
+      const treeSize = contentBytes;
       await ensureStoreDir(l.trees);
       try {
         await fs.rename(work, l.tree(id));
