@@ -90,3 +90,20 @@ suite.test('systemctl start runs the pod (machinectl sees it); systemctl stop en
   t.regex(status, /^state=exited-garbage$/m, 'ExecStopPost=rkt gc --mark-only marked it');
   t.regex(status, /^app-busybox=143$/m, 'the app was stopped by SIGTERM and its status recorded');
 });
+
+suite.test('rkt generate systemd UUID gives a unit that runs a prepared pod', async (t) => {
+  const uuid = await out(`rkt prepare --quiet example.com/busybox --exec /bin/sh -- -c 'sleep 86400'`);
+  t.regex(uuid, /^[0-9a-f-]{36}$/);
+  const gen = await sh(`rkt generate systemd ${uuid} > /run/systemd/system/prep.service && systemctl daemon-reload`);
+  t.is(gen.exitCode, 0, gen.stderr);
+  t.regex(await out('systemctl cat prep.service'), new RegExp(`^ExecStart="/usr/bin/rkt" "run-prepared" "${uuid}"$`, 'm'));
+  const start = await sh('systemctl start prep.service');
+  t.is(start.exitCode, 0, start.stderr);
+  t.regex(await out(`rkt status ${uuid}`), /^state=running$/m);
+  t.is(await out(`machinectl show rkt-${uuid} -p Unit --value`), 'prep.service');
+  t.is((await sh('systemctl stop prep.service')).exitCode, 0);
+  t.regex(await out(`rkt status ${uuid}`), /^app-busybox=143$/m);
+  const again = await sh(`rkt generate systemd ${uuid}`);
+  t.is(again.exitCode, 254, 'a pod that is no longer prepared is refused');
+  t.regex(again.stderr, /only a prepared pod can be run by a unit/);
+});
