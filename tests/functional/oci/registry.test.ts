@@ -294,3 +294,20 @@ t0(title('pinned by digest: fetched without --insecure-options=image; rkt run do
   t.true(names.includes('rootfs/data/zstd'));
   t.false(names.includes('rootfs/etc/removed'));
 });
+
+t0(title('image gc removes unused OCI images with their layers; --pull-policy=never answers from the store only'), async (t) => {
+  const e = await podEnv(t);
+  const never = await e.r(['fetch', '--pull-policy=never', `docker://${reg.host}/test/app:v1`], { env });
+  t.is(never.exitCode, 254);
+  t.regex(never.stderr, /--pull-policy=never/);
+  const a = await e.r([INSECURE, 'fetch', `docker://${reg.host}/test/app:v1`], { env });
+  t.is(a.exitCode, 0, a.stderr);
+  const again = await e.r(['fetch', '--pull-policy=never', `docker://${reg.host}/test/app:v1`], { env });
+  t.is(again.exitCode, 0, again.stderr);
+  t.is(again.stdout, a.stdout);
+  t.is(layerDirs(e.data).length, 4);
+  const gc = await e.r(['image', 'gc', '--grace-period=0s']);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.deepEqual(layerDirs(e.data), []);
+  t.deepEqual(readdirSync(path.join(e.data, 'cas/oci/blobs')), []);
+});
