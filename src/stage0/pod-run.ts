@@ -70,6 +70,9 @@ export interface RunOptions {
   readonly onStopRequest?: (stop: () => void) => void;
   /** run-prepared `--mds-register`: false skips the registration prepare asked for; true requires it. Unset: as prepared. */
   readonly mdsRegister?: boolean;
+  /** run-prepared `--net` (and `--port`): these networks instead of those the pod was prepared with. */
+  readonly net?: readonly string[];
+  readonly ports?: readonly string[];
 }
 
 /** A pod prepared and still locked by this process (`lockFd`). */
@@ -275,6 +278,26 @@ export async function runDetached(plan: PodPlan, o: RunOptions, env: Stage0Env):
   return uuid;
 }
 
+/**
+ * A prepared pod's options with the networks `run-prepared --net` asks for, planned now (against the apps'
+ * ports and net.d, as at prepare time) and saved in its options.json. Refused for a pod prepared with
+ * --mds-register: its metadata address was made for the networks it was prepared with.
+ */
+async function withNetworks(dir: string, prepared: PodOptions, manifest: PodManifest, net: readonly string[], ports: readonly string[], env: Stage0Env): Promise<PodOptions> {
+  if (await (await import('./mds-register.js')).readPodIdentity(dir) !== undefined) {
+    throw new UsageError('--net cannot change the networks of a pod prepared with --mds-register: its metadata address was made for them', { hint: 'prepare it again with the networks it should have' });
+  }
+  const netPlan: NetworkPlan = await (await import('../net/plan.js')).planPodNetwork({
+    net, ports, imagePorts: manifest.apps.flatMap((a) => a.app?.ports ?? []), localConfig: env.globals.localConfig, systemConfig: env.globals.systemConfig,
+  });
+  const { netPlan: _old, cniDns: _dns, ...rest } = prepared;
+  const options: PodOptions = netPlan.kind === 'cni' ? { ...rest, net: 'pod', netPlan, cniDns: true } : { ...rest, net: netPlan.kind };
+  const { writeFileAtomic } = await import('../common/fs-atomic.js');
+  const { OPTIONS_FILE } = await import('./pod-layout.js');
+  await writeFileAtomic(path.join(dir, OPTIONS_FILE), JSON.stringify(options, null, 1) + '\n');
+  return options;
+}
+
 /** `rkt run-prepared`: run the prepared pod `word` (a UUID or a unique prefix) in the foreground. */
 export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): Promise<number> {
   const pod = await pods.getPod(env.globals.dir, word);
@@ -282,9 +305,10 @@ export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): 
   let p: PreparedPod;
   try {
     const dir = await pods.toRun(env.globals.dir, pod.uuid, fd);
-    const options = await readPodOptions(dir);
+    const prepared = await readPodOptions(dir);
     const { parsePodManifest } = await import('../image/pod-manifest.js');
     const manifest = parsePodManifest(await fs.readFile(path.join(dir, POD_MANIFEST)));
+    const options = o.net === undefined ? prepared : await withNetworks(dir, prepared, manifest, o.net, o.ports ?? [], env);
     p = { store: new Store(env.globals.dir), uuid: pod.uuid, dir, lockFd: fd, manifest, options };
   } catch (err) {
     closePodDir(fd);

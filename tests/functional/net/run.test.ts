@@ -151,6 +151,23 @@ function serial(title: string, impl: (t: ExecutionContext) => Promise<void>): vo
     t.deepEqual(await h.leftovers([]), []);
   });
 
+  serial('rkt run-prepared --net: the pod runs on the networks given now, not those it was prepared with; --port alone is refused', async (t) => {
+    const h = await host(t);
+    const prep = await h.rkt(['prepare', '--quiet', '--net=none', BUSYBOX, '--exec', '/bin/busybox', '--', 'sh', '-c', 'ip -4 -o addr show; ip -4 route show default']);
+    t.is(prep.exitCode, 0, prep.stderr);
+    const uuid = prep.stdout.trim();
+    const portOnly = await h.rkt(['run-prepared', '--port=http:8080', uuid]);
+    t.is(portOnly.exitCode, 2);
+    t.regex(portOnly.stderr, /^rkt: --port on run-prepared needs --net/m);
+    const r = await h.rkt(['run-prepared', '--net=default-restricted', uuid]);
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /eth0\s+inet 172\.31\.\d+\.\d+\/16/);
+    t.notRegex(r.stdout, /default via/, 'default-restricted has no default route');
+    const status = await h.rkt(['status', uuid]);
+    t.regex(status.stdout, /^networks=default-restricted:ip4=172\.31\./m);
+    t.deepEqual(await h.leftovers(['default-restricted']), []);
+  });
+
   serial('rkt run SIGKILLed: the pod runs on; once it is stopped, rkt gc removes its veth, namespace, lease and rules', async (t) => {
     const h = await host(t);
     const bg = h.spawnRkt(['run', '--net=default', BUSYBOX, '--exec', '/bin/busybox', '--', 'sleep', '600']);
