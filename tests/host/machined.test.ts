@@ -93,6 +93,21 @@ suite.test('rkt run --detach returns while the pod runs, with the UUID; the pod 
   t.false((await machines()).includes(`rkt-${uuid}`), 'the machine is gone');
 });
 
+suite.test('a pod on its own network (the default): machinectl status shows its address, rkt status the same one', async (t) => {
+  const run = await sh(`${RKT} run --detach example.com/busybox --exec /bin/sh -- -c 'sleep 86400'`);
+  t.is(run.exitCode, 0, run.stderr);
+  const uuid = run.stdout.trim();
+  const ready = await sh(`${RKT} status --wait-ready=30s ${uuid}`);
+  t.is(ready.exitCode, 0, ready.stderr);
+  const ip = /^networks=default:ip4=(172\.16\.28\.\d+)$/m.exec(ready.stdout)?.[1];
+  t.truthy(ip, `rkt status names the pod's address: ${ready.stdout}`);
+  // machined reads the addresses in the network namespace of the machine's leader: the pod's own.
+  await until('machined shows the address', 60_000, async () => (await sh(`machinectl status rkt-${uuid} --no-pager`)).stdout.includes(`Address: ${ip ?? '?'}`));
+  const stop = await sh(`${RKT} stop ${uuid}`);
+  t.is(stop.exitCode, 0, stop.stderr);
+  t.regex((await sh(`${RKT} status --wait=30s ${uuid}`)).stdout, /^state=exited$/m);
+});
+
 suite.test('rkt stop of a pod machined knows goes through machined, gracefully and with --force', async (t) => {
   for (const force of [false, true]) {
     const run = await sh(`${RKT} run --detach example.com/busybox --exec /bin/sh -- -c 'sleep 300'`);
