@@ -3,36 +3,11 @@
 // reach rkt run's stdout and stderr (here: the journal of the unit rkt runs in). nspawn links the pod's
 // journal into the host's /var/log/journal/<machine-id> (--link-journal=try-host), so it stays readable
 // after the pod has ended.
-import path from 'node:path';
-import { hostPodsSkipReason, hostTests, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
+import { podHostSuite, until } from '../lib/testhost.js';
 
-const skipReason = hostPodsSkipReason();
-
-const DIR = '/var/tmp/rkt-journal-test';
-const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
-
-
-const suite = hostTests(skipReason);
-
-let host: TestHost | undefined;
-const h = (): TestHost => {
-  if (host === undefined) throw new Error('test host did not start');
-  return host;
-};
-const sh = async (script: string) => h().sh(script);
-
-suite.before(async () => {
-  host = await startTestHost();
-  // The test host's /var is volatile and starts without /var/log/journal: make it, as a host with a
-  // persistent journal has it, so that nspawn links the pod's journal there.
-  const mk = await sh('mkdir -p /var/log/journal');
-  if (mk.exitCode !== 0) throw new Error(mk.stderr);
-  const f = await sh(`${RKT} fetch ${path.join(repoRoot, 'build/busybox.aci')}`);
-  if (f.exitCode !== 0) throw new Error(`fetch in the test host failed: ${f.stderr}`);
-});
-suite.after(async () => {
-  if (host !== undefined) await host.stop();
-});
+// The test host's /var is volatile and starts without /var/log/journal: make it, as a host with a
+// persistent journal has it, so that nspawn links the pod's journal there.
+const { suite, rkt: RKT, sh } = podHostSuite('/var/tmp/rkt-journal-test', 'mkdir -p /var/log/journal');
 
 suite.test('an app\'s stdout and stderr are in the pod\'s journal under its name, and in the caller\'s unit', async (t) => {
   const start = await sh(`systemd-run --unit=rkt-j1 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'echo line-out; echo line-err >&2; sleep 86400'`);

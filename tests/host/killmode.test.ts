@@ -2,32 +2,10 @@
 // recorded and the stop ends the unit with rkt's status (143: the app died of the stop's SIGTERM). Under
 // control-group systemd SIGTERMs nspawn as well as rkt: rkt asks the pod's systemd to halt rather than send
 // nspawn a second SIGTERM (which would kill the pod at once, without statuses).
-import path from 'node:path';
-import { hostPodsSkipReason, hostTests, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
+import { podHostSuite, until } from '../lib/testhost.js';
 
-const skipReason = hostPodsSkipReason();
-
-const DIR = '/var/tmp/rkt-host-killmode';
-const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
-
-const suite = hostTests(skipReason);
-
-let host: TestHost | undefined;
-const h = (): TestHost => {
-  if (host === undefined) throw new Error('test host did not start');
-  return host;
-};
-const sh = async (script: string) => h().sh(script);
+const { suite, rkt: RKT, sh } = podHostSuite('/var/tmp/rkt-host-killmode');
 const out = async (script: string) => (await sh(script)).stdout.trim();
-
-suite.before(async () => {
-  host = await startTestHost();
-  const f = await h().sh(`${RKT} fetch ${path.join(repoRoot, 'build/busybox.aci')}`);
-  if (f.exitCode !== 0) throw new Error(`fetch in the test host failed: ${f.stderr}`);
-});
-suite.after(async () => {
-  if (host !== undefined) await host.stop();
-});
 
 for (const mode of ['control-group', 'mixed', 'process']) {
   suite.test(`KillMode=${mode}: systemctl stop records the app's status and ends the unit cleanly`, async (t) => {

@@ -1,35 +1,13 @@
 // rkt and machined under a real systemd: status and list show what machined knows (machine, unit, leader,
 // resources), `rkt run --detach` runs a pod as rkt-<uuid>.service, and gc removes what systemd still holds
 // of a pod whose nspawn was killed.
-import path from 'node:path';
-import { hostPodsSkipReason, hostTests, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
-
-const skipReason = hostPodsSkipReason();
+import { podHostSuite, until } from '../lib/testhost.js';
 
 const DIR = '/var/tmp/rkt-host-machined';
-const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
+const { suite, rkt: RKT, sh } = podHostSuite(DIR);
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-
-const suite = hostTests(skipReason);
-
-let host: TestHost | undefined;
-const h = (): TestHost => {
-  if (host === undefined) throw new Error('test host did not start');
-  return host;
-};
-const sh = async (script: string) => h().sh(script);
 const machines = async () => (await sh(`machinectl list --no-legend | awk '{print $1}'`)).stdout.trim().split('\n').filter((m) => m.startsWith('rkt-'));
 const loadState = async (unit: string) => (await sh(`systemctl show '${unit}' -p LoadState --value`)).stdout.trim();
-
-suite.before(async () => {
-  host = await startTestHost();
-  const f = await h().sh(`${RKT} fetch ${path.join(repoRoot, 'build/busybox.aci')}`);
-  if (f.exitCode !== 0) throw new Error(`fetch in the test host failed: ${f.stderr}`);
-});
-suite.after(async () => {
-  if (host !== undefined) await host.stop();
-});
 
 suite.test('status and list show the machine, its unit and leader for a pod run under systemd-run', async (t) => {
   const start = await sh(`systemd-run --unit=rkt-m1 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'sleep 86400'`);

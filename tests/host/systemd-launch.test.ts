@@ -1,33 +1,10 @@
 // The three launch cases under a real systemd: rkt as a service's main process (the pod stays in that
 // unit, registered with machined), rkt from a shell (machined makes the pod a scope in machine.slice),
 // and graceful stops through systemctl and machinectl.
-import path from 'node:path';
-import { hostPodsSkipReason, hostTests, repoRoot, startTestHost, until, type TestHost } from '../lib/testhost.js';
+import { podHostSuite, until } from '../lib/testhost.js';
 
-const skipReason = hostPodsSkipReason();
-
-const DIR = '/var/tmp/rkt-host-test';
-const RKT = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${DIR} --insecure-options=image`;
-
-
-const suite = hostTests(skipReason);
-
-let host: TestHost | undefined;
-const h = (): TestHost => {
-  if (host === undefined) throw new Error('test host did not start');
-  return host;
-};
-const sh = async (script: string) => h().sh(script);
+const { suite, rkt: RKT, sh } = podHostSuite('/var/tmp/rkt-host-test');
 const podsRunningUnder = async (unitPattern: string) => (await sh(`machinectl list --no-legend | awk '{print $1}'`)).stdout.trim().split('\n').filter((m) => m.startsWith('rkt-') && m.includes(unitPattern));
-
-suite.before(async () => {
-  host = await startTestHost();
-  const f = await h().sh(`${RKT} fetch ${path.join(repoRoot, 'build/busybox.aci')}`);
-  if (f.exitCode !== 0) throw new Error(`fetch in the test host failed: ${f.stderr}`);
-});
-suite.after(async () => {
-  if (host !== undefined) await host.stop();
-});
 
 suite.test('systemd-run rkt run: the pod lives in the caller\'s unit, is a machine, and systemctl stop is graceful', async (t) => {
   const start = await sh(`systemd-run --unit=rkt-t1 -p KillMode=mixed --service-type=exec ${RKT} run example.com/busybox --exec /bin/sh -- -c 'echo hello-from-unit; sleep 86400'`);

@@ -226,3 +226,43 @@ export function processRunning(pid: number): boolean {
 	}
 	return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
+
+/** The suite of a host test file that runs pods: one test host, booted with the sample image fetched. */
+export interface PodHostSuite {
+	readonly suite: HostTests;
+	/** `rkt --dir=<dir> --insecure-options=image` as a command line inside the test host. */
+	readonly rkt: string;
+	/** The booted test host (throws if it did not start). */
+	readonly host: () => TestHost;
+	/** Runs a shell script inside the test host. */
+	readonly sh: (script: string) => Promise<ExecResult>;
+}
+
+/**
+ * A host test file's suite for pods: skipped with the reason where the host tier or its images are missing;
+ * otherwise one test host for the file, booted before its tests (then `prepare`, a shell script, runs in it)
+ * with build/busybox.aci fetched into `dir` as example.com/busybox, and stopped after them.
+ */
+export function podHostSuite(dir: string, prepare?: string): PodHostSuite {
+	const suite = hostTests(hostPodsSkipReason());
+	const rkt = `node ${path.join(repoRoot, 'dist/bin/rkt.js')} --dir=${dir} --insecure-options=image`;
+	let booted: TestHost | undefined;
+	const host = (): TestHost => {
+		if (booted === undefined) throw new Error('test host did not start');
+		return booted;
+	};
+	const sh = (script: string): Promise<ExecResult> => host().sh(script);
+	suite.before(async () => {
+		booted = await startTestHost();
+		if (prepare !== undefined) {
+			const p = await sh(prepare);
+			if (p.exitCode !== 0) throw new Error(`preparing the test host failed: ${p.stderr}`);
+		}
+		const f = await sh(`${rkt} fetch ${path.join(repoRoot, 'build/busybox.aci')}`);
+		if (f.exitCode !== 0) throw new Error(`fetch in the test host failed: ${f.stderr}`);
+	});
+	suite.after(async () => {
+		if (booted !== undefined) await booted.stop();
+	});
+	return { suite, rkt, host, sh };
+}
