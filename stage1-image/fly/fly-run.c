@@ -1,0 +1,223 @@
+/*
+ * rkt fly stage1: the "run" entrypoint (/rkt/run), a small static program of rkt's own.
+ *
+ * Run by stage0 on the host, cwd = the pod directory, with the app's environment as its own environment and
+ * the pod lock on an inherited descriptor. It gives itself a private mount namespace, mounts the app's root
+ * (an overlay, or a tree already there), binds the host's /dev, /proc and /sys (recursively) and the pod's
+ * volumes into it, runs the pre-start handlers as root chrooted there, then chroots, takes the app's groups,
+ * gid and uid, changes to the working directory and execs the app: the same process from start to end, so
+ * the pod lock stays held exactly as long as the app lives and the pid stage0 records is the app's.
+ *
+ *   run [--status-fd N] --root DIR [--overlay OPTIONS] [--bind SRC DST]... [--bind-ro SRC DST]...
+ *       [--pre-start N ARG...]... [--post-stop N ARG...]... [--handlers-only]
+ *       --uid N --gid N [--groups N,N...] [--workdir DIR] [--no-new-privileges] [--oom-score-adj N]
+ *       -- EXEC [ARGS...]
+ *
+ * Mount targets (DST, /dev, /proc, /sys) are resolved inside the app's root (openat2 RESOLVE_IN_ROOT), so a
+ * symlink in an image can never make a mount land outside it. A failure before the app's exec is one line
+ * on the status descriptor (close-on-exec: stage0 sees end of file without a byte when the exec succeeded)
+ * or, without one, on stderr, and exit status 254. --handlers-only (after the app ended): the same mounts,
+ * then each --post-stop handler, and exit 0 (a failing handler is reported on stderr).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FAILED 254
+#define MAX_ITEMS 256
+
+extern char **environ;
+
+static int status_fd = -1;
+
+static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void fail(const char *fmt, ...) {
+  char buf[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  int fd = status_fd >= 0 ? status_fd : 2;
+  ssize_t w = write(fd, buf, n);
+  (void)w;
+  _exit(FAILED);
+}
+
+struct bind { const char *src, *dst; int ro; };
+struct handler { char **argv; };
+
+static const char *root, *overlay, *workdir = "/";
+static struct bind binds[MAX_ITEMS];
+static int nbinds;
+static struct handler pre[MAX_ITEMS], post[MAX_ITEMS];
+static int npre, npost;
+static gid_t groups[MAX_ITEMS];
+static int ngroups;
+static long uid = -1, gid = -1;
+static int no_new_privs, handlers_only, have_oom;
+static long oom_adj;
+static char **app_argv;
+
+static long number(const char *flag, const char *s) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || *s == '\0' || *end != '\0') fail("run: bad %s \"%s\"", flag, s);
+  return v;
+}
+
+static void parse(int argc, char **argv) {
+  int i = 1;
+#define NEED(k) do { if (i + (k) >= argc) fail("run: %s needs %d value(s)", argv[i], (k)); } while (0)
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (strcmp(a, "--status-fd") == 0) { NEED(1); status_fd = (int)number(a, argv[++i]); fcntl(status_fd, F_SETFD, FD_CLOEXEC); }
+    else if (strcmp(a, "--root") == 0) { NEED(1); root = argv[++i]; }
+    else if (strcmp(a, "--overlay") == 0) { NEED(1); overlay = argv[++i]; }
+    else if (strcmp(a, "--bind") == 0 || strcmp(a, "--bind-ro") == 0) {
+      NEED(2);
+      if (nbinds == MAX_ITEMS) fail("run: too many binds");
+      binds[nbinds].ro = strcmp(a, "--bind-ro") == 0;
+      binds[nbinds].src = argv[++i];
+      binds[nbinds].dst = argv[++i];
+      nbinds++;
+    } else if (strcmp(a, "--pre-start") == 0 || strcmp(a, "--post-stop") == 0) {
+      NEED(1);
+      long n = number(a, argv[i + 1]);
+      if (n < 1 || n > argc - i - 2) fail("run: %s %ld: not that many arguments", a, n);
+      if (npre == MAX_ITEMS || npost == MAX_ITEMS) fail("run: too many handlers");
+      struct handler *h = strcmp(a, "--pre-start") == 0 ? &pre[npre++] : &post[npost++];
+      h->argv = calloc(n + 1, sizeof(char *));
+      if (h->argv == NULL) fail("run: out of memory");
+      for (long k = 0; k < n; k++) h->argv[k] = argv[i + 2 + k];
+      i += 1 + n;
+    } else if (strcmp(a, "--handlers-only") == 0) handlers_only = 1;
+    else if (strcmp(a, "--uid") == 0) { NEED(1); uid = number(a, argv[++i]); }
+    else if (strcmp(a, "--gid") == 0) { NEED(1); gid = number(a, argv[++i]); }
+    else if (strcmp(a, "--groups") == 0) {
+      NEED(1);
+      char *s = strdup(argv[++i]), *save = NULL;
+      if (s == NULL) fail("run: out of memory");
+      for (char *tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (ngroups == MAX_ITEMS) fail("run: too many groups");
+        groups[ngroups++] = (gid_t)number("--groups", tok);
+      }
+    } else if (strcmp(a, "--workdir") == 0) { NEED(1); workdir = argv[++i]; }
+    else if (strcmp(a, "--no-new-privileges") == 0) no_new_privs = 1;
+    else if (strcmp(a, "--oom-score-adj") == 0) { NEED(1); oom_adj = number(a, argv[++i]); have_oom = 1; }
+    else fail("run: unknown option \"%s\"", a);
+  }
+  if (root == NULL) fail("run: no --root");
+  if (!handlers_only) {
+    if (i >= argc) fail("run: no app to exec after --");
+    if (uid < 0 || gid < 0) fail("run: --uid and --gid are required");
+    app_argv = &argv[i];
+  }
+}
+
+/* Open PATH (as the app sees it) inside the app's root: symlinks resolve there, never above it. */
+static int open_in_root(int rootfd, const char *p) {
+  while (*p == '/') p++;
+  if (*p == '\0') return dup(rootfd);
+  struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+  return (int)syscall(SYS_openat2, rootfd, p, &how, sizeof how);
+}
+
+/* Bind SRC onto DST inside the root (recursively); read-only with `ro`. */
+static void bind_into(int rootfd, const char *src, const char *dst, int ro, int rec) {
+  char target[64];
+  int fd = open_in_root(rootfd, dst);
+  if (fd < 0) fail("cannot bind %s: the mount point %s is missing in the app's root: %s", src, dst, strerror(errno));
+  snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+  if (mount(src, target, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) != 0) fail("cannot bind %s on %s: %s", src, dst, strerror(errno));
+  close(fd);
+  if (!ro) return;
+  /* The new mount is what DST names now: open it again to remount that mount read-only. */
+  fd = open_in_root(rootfd, dst);
+  if (fd < 0) fail("cannot reopen %s: %s", dst, strerror(errno));
+  snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (rec ? MS_REC : 0), NULL) != 0) fail("cannot make %s read-only: %s", dst, strerror(errno));
+  close(fd);
+}
+
+/* Run one event handler as root, chrooted into the app's root, in its working directory; its exit status. */
+static int run_handler(int rootfd, char **argv) {
+  pid_t pid = fork();
+  if (pid < 0) fail("cannot fork for the handler %s: %s", argv[0], strerror(errno));
+  if (pid == 0) {
+    if (status_fd >= 0) close(status_fd);
+    if (fchdir(rootfd) != 0 || chroot(".") != 0) { perror("rkt: event handler: chroot"); _exit(FAILED); }
+    if (chdir(workdir) != 0 && chdir("/") != 0) { perror("rkt: event handler: chdir"); _exit(FAILED); }
+    execve(argv[0], argv, environ);
+    fprintf(stderr, "rkt: cannot run the event handler %s: %s\n", argv[0], strerror(errno));
+    _exit(FAILED);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0) if (errno != EINTR) fail("cannot wait for the handler %s: %s", argv[0], strerror(errno));
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int main(int argc, char **argv) {
+  parse(argc, argv);
+  if (unshare(CLONE_NEWNS) != 0) fail("cannot make a mount namespace: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make the mounts private: %s", strerror(errno));
+  if (overlay != NULL && mount("overlay", root, "overlay", 0, overlay) != 0) fail("cannot mount the overlay on %s: %s", root, strerror(errno));
+  int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) fail("cannot open the app's root %s: %s", root, strerror(errno));
+  /* The host's /dev, /proc and /sys, as rkt fly gave them; mount points the image lacks are made. */
+  static const char *const api[] = { "dev", "proc", "sys" };
+  for (int k = 0; k < 3; k++) {
+    if (mkdirat(rootfd, api[k], 0755) != 0 && errno != EEXIST) fail("cannot make /%s in the app's root: %s", api[k], strerror(errno));
+    char src[8];
+    snprintf(src, sizeof src, "/%s", api[k]);
+    bind_into(rootfd, src, src, 0, 1);
+  }
+  for (int k = 0; k < nbinds; k++) bind_into(rootfd, binds[k].src, binds[k].dst, binds[k].ro, 1);
+
+  if (handlers_only) {
+    int bad = 0;
+    for (int k = 0; k < npost; k++) {
+      int st = run_handler(rootfd, post[k].argv);
+      if (st != 0) { fprintf(stderr, "rkt: post-stop handler %s exited with status %d\n", post[k].argv[0], st); bad = 1; }
+    }
+    return bad ? 1 : 0;
+  }
+  for (int k = 0; k < npre; k++) {
+    int st = run_handler(rootfd, pre[k].argv);
+    if (st != 0) fail("the pre-start handler %s exited with status %d", pre[k].argv[0], st);
+  }
+  if (have_oom) {
+    FILE *f = fopen("/proc/self/oom_score_adj", "w");
+    if (f == NULL || fprintf(f, "%ld\n", oom_adj) < 0 || fclose(f) != 0) fail("cannot set oom_score_adj %ld: %s", oom_adj, strerror(errno));
+  }
+  if (fchdir(rootfd) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", root, strerror(errno));
+  close(rootfd);
+  gid_t all[MAX_ITEMS + 1];
+  all[0] = (gid_t)gid;
+  for (int k = 0; k < ngroups; k++) all[k + 1] = groups[k];
+  if (setgroups(ngroups + 1, all) != 0) fail("cannot set the app's groups: %s", strerror(errno));
+  if (setgid((gid_t)gid) != 0) fail("cannot set gid %ld: %s", gid, strerror(errno));
+  if (setuid((uid_t)uid) != 0) fail("cannot set uid %ld: %s", uid, strerror(errno));
+  if (chdir(workdir) != 0) fail("cannot change to the working directory %s: %s", workdir, strerror(errno));
+  if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
+  execve(app_argv[0], app_argv, environ);
+  fail("cannot run the app's exec %s: %s", app_argv[0], strerror(errno));
+}
