@@ -20,7 +20,7 @@ const POD_FLAGS: readonly FlagSpec[] = [
   { name: 'dns-domain', kind: 'string', scope: 'pod', describe: 'DNS local domain (with --dns=IP)' },
   { name: 'hosts-entry', kind: 'list', scope: 'pod', describe: "IP=HOSTNAME for the apps' /etc/hosts (repeatable), or host (start from the host's file)" },
   { name: 'port', kind: 'list', scope: 'pod', describe: "NAME:[HOSTIP:]HOSTPORT: forward the image's port NAME from the host (needs a pod network; repeatable)" },
-  { name: 'private-users', kind: 'boolean', scope: 'pod', default: false, notYet: 'true', describe: 'run the pod in its own user namespace' },
+  { name: 'private-users', kind: 'boolean', scope: 'pod', default: false, describe: "run the pod in a user namespace of its own: its root is an unprivileged UID range of the host's" },
   { name: 'mds-register', kind: 'boolean', scope: 'pod', default: false, describe: "register the pod with the metadata service (rkt metadata-service) and give its apps AC_METADATA_URL; the default is false, as in rkt 1.x" },
   { name: 'interactive', kind: 'boolean', scope: 'pod', default: false, describe: 'one app: pass stdin and the terminal through' },
   { name: 'no-overlay', kind: 'boolean', scope: 'pod', default: false, describe: 'copy the image trees instead of overlay-mounting them' },

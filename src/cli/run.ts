@@ -94,6 +94,7 @@ async function toPlan(parsed: RunArgs): Promise<PodPlan> {
     dns: await dnsFlags(pod),
     interactive: pod['interactive'] === true,
     noOverlay: pod['no-overlay'] === true,
+    privateUsers: pod['private-users'] === true,
     pullPolicy,
     stage1: { ...stage1('stage1-path', 'path'), ...stage1('stage1-url', 'url'), ...stage1('stage1-name', 'name'), ...stage1('stage1-hash', 'hash'), ...stage1('stage1-from-dir', 'fromDir') },
     ...(str(pod['pod-manifest']) !== undefined ? { podManifestFile: str(pod['pod-manifest']) as string } : {}),

@@ -77,6 +77,7 @@ export const ERROR_CODES = {
   EPODSTATE: { exit: ExitCode.failure, meaning: 'a pod is not in a state the operation allows' },
   EPORTINUSE: { exit: ExitCode.failure, meaning: 'a host port is already forwarded to another pod' },
   EPREFIX: { exit: ExitCode.failure, meaning: 'a trust prefix is malformed' },
+  EPRIVATEUSERS: { exit: ExitCode.failure, meaning: "no UID/GID range is free for a pod's own user namespace (--private-users)" },
   EREADFILE: { exit: ExitCode.failure, meaning: 'a file named by a flag cannot be read' },
   EREFUSED: { exit: ExitCode.failure, meaning: 'the user declined to trust a key' },
   EREGISTRY: { exit: ExitCode.failure, meaning: 'a Docker/OCI registry refused a request (auth, unknown tag, HTTP status)' },

@@ -60,6 +60,11 @@ export interface LayoutInput {
   readonly options: unknown;
   /** The pod's AC_METADATA_URL (--mds-register): set in every app's environment. */
   readonly metadataUrl?: string;
+  /**
+   * `--private-users`: the host UID/GID of the pod's root. What the pod writes to and nspawn does not shift
+   * itself (the status directory, empty volumes, both bound from the pod directory) is owned from it.
+   */
+  readonly idShift?: number;
 }
 
 /** A directory made like `like` (its mode and owner), or plain 0755. */
@@ -143,10 +148,11 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
   const steps: LayoutStep[] = ['rootfs', 'upper', 'work'].map((d) => ({ op: 'mkdir', path: path.join(s1, d) }));
   const s1Root = i.noOverlay ? path.join(s1, 'rootfs') : path.join(s1, 'upper');
   if (i.noOverlay) steps.push({ op: 'remove', path: path.join(s1, 'rootfs') }, { op: 'copyTree', from: stage1Tree, to: path.join(s1, 'rootfs') });
-  steps.push({ op: 'mkdir', path: path.join(pod, layout.STATUS_DIR) });
+  const shift = i.idShift ?? 0;
+  steps.push({ op: 'mkdir', path: path.join(pod, layout.STATUS_DIR), ...(shift !== 0 ? { owner: { uid: shift, gid: shift } } : {}) });
   const fileSources = new Map<string, boolean>();
   for (const v of manifest.volumes) {
-    if (v.kind === 'empty') steps.push({ op: 'mkdir', path: path.join(pod, 'volumes', v.name), mode: parseInt(v.mode, 8), owner: { uid: v.uid, gid: v.gid } });
+    if (v.kind === 'empty') steps.push({ op: 'mkdir', path: path.join(pod, 'volumes', v.name), mode: parseInt(v.mode, 8), owner: { uid: v.uid + shift, gid: v.gid + shift } });
     else fileSources.set(v.name, await checkHostSource(v.name, v.source));
   }
   const apps: AppUnitSpec[] = [];

@@ -42,6 +42,8 @@ export interface PodPlan {
   readonly dns: import('../net/flags.js').DnsFlagValues & { readonly hostsEntry: readonly string[] };
   readonly interactive: boolean;
   readonly noOverlay: boolean;
+  /** `--private-users`: the pod in a user namespace of its own. */
+  readonly privateUsers?: boolean;
   readonly pullPolicy: PodRequest['pullPolicy'];
   readonly stage1: Stage1Choice;
   /** `--pod-manifest`: a pod manifest file (JSON, or YAML by its name) instead of `apps`. */
@@ -121,7 +123,7 @@ async function toRequest(plan: PodPlan): Promise<PodRequest> {
   return {
     apps: plan.apps, volumes: podManifest?.volumes ?? plan.volumes, podMounts: plan.podMounts, setEnv: plan.setEnv, setEnvFile,
     inheritEnv: plan.inheritEnv, ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}), net: 'host',
-    interactive: plan.interactive, noOverlay: plan.noOverlay, journal: (await systemdContext()).kind !== 'none',
+    interactive: plan.interactive, noOverlay: plan.noOverlay, ...(plan.privateUsers === true ? { privateUsers: true } : {}), journal: (await systemdContext()).kind !== 'none',
     pullPolicy: plan.pullPolicy, stage1: plan.stage1, ...(podManifest !== undefined ? { podManifest } : {}),
   };
 }

@@ -17,7 +17,8 @@ import type { PullPolicy } from '../fetch/pull-policy.js';
 import { aceEnvironment } from './app-setup.js';
 import { appEntryIsolators, capabilitiesOfMask, resolveAppIsolation, type IsolationFlags } from './isolation.js';
 import type { NetworkPlan } from '../net/networks.js';
-import { applyLayout, planPodLayout } from './pod-layout.js';
+import { applyLayout, OPTIONS_FILE, planPodLayout } from './pod-layout.js';
+import type { IdShift } from '../stage1/launch.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
 
 export interface AppRequest {
@@ -48,6 +49,8 @@ export interface PodRequest {
   readonly netPlan?: NetworkPlan;
   readonly interactive: boolean;
   readonly noOverlay: boolean;
+  /** `--private-users`: the pod in a user namespace of its own (its IDs shifted on the host). */
+  readonly privateUsers?: boolean;
   /** Log the apps' output to the pod's journal too (where the host has systemd to read it). */
   readonly journal?: boolean;
   readonly pullPolicy: PullPolicy;
@@ -75,13 +78,15 @@ export interface PodOptions {
   readonly cniDns?: boolean;
   readonly interactive: boolean;
   readonly noOverlay: boolean;
+  /** `--private-users`: the pod's UID/GID mapping (its 0 is `base` on the host), chosen at prepare time. */
+  readonly privateUsers?: IdShift;
   readonly stage1Id: string;
   readonly stage1Run: string;
   readonly stage1Stop: string;
   readonly stage1Enter: string;
 }
 
-export { OPTIONS_FILE } from './pod-layout.js';
+export { OPTIONS_FILE };
 
 /** The default app name: the image name's last path element (`example.com/busybox` → `busybox`). */
 export function defaultAppName(imageName: string): string {
@@ -233,6 +238,42 @@ async function unifiedCgroups(): Promise<boolean> {
 }
 
 /** Whether this kernel has overlayfs (as /proc/filesystems lists it); without it pods copy their trees. */
+/** IDs per pod user namespace (as nspawn's `pick`), and the host range the bases are drawn from. */
+const ID_RANGE = 0x10000;
+const ID_BASE_MIN = 0x80000;
+const ID_BASE_MAX = 0x6fff0000;
+
+/**
+ * A UID/GID range for a pod's own user namespace: a random 64 Ki-aligned base in nspawn's `pick` span
+ * (524288…1879048192) that no other pod in `podsRoot` (prepared or run) has. Unique among rkt's pods; like
+ * nspawn's `pick`, it does not look at other users of the host's ID space.
+ */
+export async function pickIdShift(podsRoot: string, random: () => number = Math.random): Promise<IdShift> {
+  const taken = new Set<number>();
+  for (const state of ['prepared', 'run']) {
+    let uuids: string[] = [];
+    try {
+      uuids = await fs.readdir(path.join(podsRoot, state));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    for (const u of uuids) {
+      try {
+        const o = JSON.parse(await fs.readFile(path.join(podsRoot, state, u, OPTIONS_FILE), 'utf8')) as { privateUsers?: { base?: unknown } };
+        if (typeof o.privateUsers?.base === 'number') taken.add(o.privateUsers.base);
+      } catch (err) {
+        void err; // a pod being made or removed has none yet, or no longer: it cannot hold a range then
+      }
+    }
+  }
+  const slots = (ID_BASE_MAX - ID_BASE_MIN) / ID_RANGE;
+  for (let i = 0; i < 64; i++) {
+    const base = ID_BASE_MIN + Math.floor(random() * slots) * ID_RANGE;
+    if (!taken.has(base)) return { base, range: ID_RANGE };
+  }
+  throw new RktError('EPRIVATEUSERS', `no free UID range for the pod's user namespace (${taken.size} pods hold one)`, { hint: 'rkt gc the exited pods' });
+}
+
 export async function overlaySupported(filesystems?: string): Promise<boolean> {
   const text = filesystems ?? (await fs.readFile('/proc/filesystems', 'utf8').catch((err: unknown) => {
     if (isErrno(err, 'ENOENT')) return '';
@@ -254,9 +295,11 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
   }
   const stage1 = await resolveStage1(store, globals, req.stage1);
   const hostname = req.hostname ?? `rkt-${uuid}`;
+  const privateUsers = req.privateUsers === true ? await pickIdShift(path.dirname(path.dirname(pod))) : undefined;
   const options: PodOptions = {
     hostname, net: req.net, ...(req.netPlan !== undefined ? { netPlan: req.netPlan } : {}),
-    ...(req.net === 'pod' && req.resolvConf === undefined ? { cniDns: true } : {}), interactive: req.interactive, noOverlay: req.noOverlay, stage1Id: stage1.record.id,
+    ...(req.net === 'pod' && req.resolvConf === undefined ? { cniDns: true } : {}), interactive: req.interactive, noOverlay: req.noOverlay,
+    ...(privateUsers !== undefined ? { privateUsers } : {}), stage1Id: stage1.record.id,
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
   const { steps, notes } = await planPodLayout({
@@ -265,6 +308,7 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
     interactive: req.interactive, noOverlay: req.noOverlay, journal: req.journal === true, options,
     ...(req.metadataUrl !== undefined ? { metadataUrl: req.metadataUrl } : {}),
     insecure: globals.insecure, cgroupV2: await unifiedCgroups(), hostCapabilities: await ownCapabilities(),
+    ...(privateUsers !== undefined ? { idShift: privateUsers.base } : {}),
   });
   for (const n of notes) note?.(`rkt: ${n}`);
   await applyLayout(steps);

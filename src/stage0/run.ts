@@ -57,10 +57,14 @@ export function validatePodOptions(value: unknown, file: string): PodOptions {
   const planProblem = o['net'] === 'pod' ? networkPlanProblem(o['netPlan']) : undefined;
   if (planProblem !== undefined) throw bad(`"netPlan": ${planProblem}`);
   if (o['cniDns'] !== undefined && typeof o['cniDns'] !== 'boolean') throw bad('"cniDns" is not a boolean');
+  const pu = o['privateUsers'] as { base?: unknown; range?: unknown } | undefined;
+  if (pu !== undefined && (typeof pu !== 'object' || pu === null || !Number.isInteger(pu.base) || !Number.isInteger(pu.range)
+    || (pu.base as number) <= 0 || (pu.range as number) <= 0)) throw bad('"privateUsers" is not {"base": N, "range": N}');
   return {
     hostname: o['hostname'] as string, net: o['net'], ...(o['net'] === 'pod' ? { netPlan: o['netPlan'] as NetworkPlan } : {}),
     ...(o['cniDns'] === true ? { cniDns: true } : {}),
     interactive: o['interactive'] as boolean, noOverlay: o['noOverlay'] as boolean,
+    ...(pu !== undefined ? { privateUsers: { base: pu.base as number, range: pu.range as number } } : {}),
     stage1Id: o['stage1Id'] as string, stage1Run: o['stage1Run'] as string, stage1Stop: o['stage1Stop'] as string,
     stage1Enter: o['stage1Enter'] as string,
   };
@@ -169,12 +173,16 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   const ioDir = path.join(o.pod, 'io');
   await fs.rm(ioDir, { recursive: true, force: true });
   await fs.mkdir(ioDir, { mode: 0o700 });
+  // In a pod of its own user namespace, the pod's root opens the FIFOs in there: its host UID owns the directory.
+  const rootId = o.options.privateUsers?.base;
+  if (rootId !== undefined) await fs.chown(ioDir, rootId, rootId);
   for (const cg of cgroups) await fs.mkdir(cg, { recursive: true });
   if (o.mode.kind === 'raw') await fs.mkdir('/run/systemd/nspawn', { recursive: true });
   await writeFileAtomic(launcher, renderLauncher({
     cgroups,
     ...(o.options.interactive ? {} : { ioDir }),
     privateNspawnRun: o.mode.kind === 'raw',
+    ...(rootId !== undefined ? { rootId } : {}),
     overlays: o.options.noOverlay ? [] : podOverlays(o.store, o.pod, o.manifest, o.options.stage1Id),
     entrypoint: path.join(s1root, o.options.stage1Run),
   }), 0o755);
@@ -191,6 +199,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     ...(podNet !== undefined ? { netnsPath: podNet.podNetnsPath(o.pod) } : {}),
     interactive: o.options.interactive, debug: o.debug, mode: o.mode, binds,
     notifyReady: process.env['NOTIFY_SOCKET'] !== undefined,
+    ...(o.options.privateUsers !== undefined ? { privateUsers: o.options.privateUsers } : {}),
     capabilities: podCapabilities(o.manifest.apps.map((a) => ({ name: a.name, isolators: a.app?.isolators ?? [] })), new Set()),
   });
   if (podNet !== undefined && o.options.netPlan !== undefined) {

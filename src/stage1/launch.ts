@@ -35,6 +35,18 @@ export interface NspawnSpec {
   readonly capabilities?: readonly string[];
   /** Host directories bound into the stage1 tree (status dir, volumes). */
   readonly binds: readonly { readonly source: string; readonly target: string; readonly readOnly: boolean }[];
+  /**
+   * `--private-users`: the pod's own user namespace, its UID/GID 0 being `base` on the host (`range` IDs).
+   * nspawn shifts the pod's trees to it (`--private-users-ownership=chown`; overlay mounts with metacopy=on,
+   * so only the inodes' metadata is copied up).
+   */
+  readonly privateUsers?: IdShift;
+}
+
+/** A user namespace's ID mapping: IDs 0…range-1 inside are base…base+range-1 on the host. */
+export interface IdShift {
+  readonly base: number;
+  readonly range: number;
 }
 
 /** The machine name of a pod, as machined and journalctl -M know it. */
@@ -71,6 +83,7 @@ export function nspawnArgs(s: NspawnSpec): string[] {
   if (s.net === 'none') args.push('--private-network');
   if (s.net === 'pod' && s.netnsPath !== undefined) args.push(`--network-namespace-path=${s.netnsPath}`);
   if (s.notifyReady === true) args.push('--notify-ready=yes');
+  if (s.privateUsers !== undefined) args.push(`--private-users=${s.privateUsers.base}:${s.privateUsers.range}`, '--private-users-ownership=chown');
   if ((s.capabilities ?? []).length > 0) args.push(`--capability=${(s.capabilities ?? []).join(',')}`);
   for (const b of s.binds) args.push(bindArg(b));
   args.push('--', s.debug ? '--log-target=console' : '--log-target=null', '--show-status=no');
@@ -115,6 +128,12 @@ export interface LauncherSpec {
    * clean its propagation directory there and says so on every run.
    */
   readonly privateNspawnRun?: boolean;
+  /**
+   * `--private-users`: the host UID/GID of the pod's root. The output FIFOs are given to it (the pod's root
+   * opens them), and the overlays are mounted with `metacopy=on`, so that nspawn's shift of their owners
+   * copies up metadata, not file contents.
+   */
+  readonly rootId?: number;
 }
 
 /**
@@ -141,6 +160,7 @@ export function renderLauncher(s: LauncherSpec): string {
     // SIGKILLed, the pod's processes that live on still write to the FIFOs, keep the relays up, and so keep the
     // pod locked, i.e. running, until `rkt stop` (which signals the pod's PID 1) ends them.
     lines.push(`mkfifo -m 0600 ${out} ${err} || fail ${shQuote(`cannot make the output FIFOs in ${s.ioDir}`)}`);
+    if (s.rootId !== undefined) lines.push(`chown ${s.rootId}:${s.rootId} ${out} ${err} || fail ${shQuote("cannot give the output FIFOs to the pod's root")}`);
     lines.push(`exec 5<>${out} 6<>${err} || fail 'cannot open the output FIFOs'`);
     lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
   }
@@ -150,7 +170,7 @@ export function renderLauncher(s: LauncherSpec): string {
   for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)} || fail ${shQuote(`cannot join the cgroup ${cg}`)}`);
   if (s.privateNspawnRun === true) lines.push("mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn || fail 'cannot mount a tmpfs on /run/systemd/nspawn'");
   for (const o of s.overlays) {
-    const opts = `lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
+    const opts = `${s.rootId !== undefined ? 'metacopy=on,' : ''}lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
     const missing = o.lower.map((l) => `[ -d ${shQuote(l)} ] || fail ${shQuote(`the image tree ${l} is missing (was the image removed? rkt image verify, or fetch it again)`)}`);
     lines.push(...missing, `mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)} || fail ${shQuote(`cannot mount the overlay on ${o.target}`)}`);
   }

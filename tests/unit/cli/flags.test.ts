@@ -36,7 +36,7 @@ test('every flag rkt has but does not build yet is refused with exit 2 and "not 
   t.regex(io.err(), /^rkt: --user-config is not supported yet$/m);
 });
 
-test('a flag not built yet that asks for what rkt does anyway (=false) is accepted', (t) => {
+test('--mds-register=false and --private-users=false, rkt\'s defaults, are accepted', (t) => {
   const parsed = parseRunArgs(['--mds-register=false', '--private-users=false', 'img']);
   t.is(parsed.pod['mds-register'], false);
   t.is(parsed.apps[0]?.image, 'img');

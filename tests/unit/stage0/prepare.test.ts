@@ -48,3 +48,24 @@ test('--volume and --mount', (t) => {
   t.deepEqual(parseMount('volume=data,target=/data'), { volume: 'data', path: '/data' });
   t.throws(() => parseMount('volume=data'), { instanceOf: UsageError, message: /want volume=NAME,target=\/absolute\/path/ });
 });
+
+test('pickIdShift: a 64 Ki-aligned base in nspawn\'s span, never one another prepared or running pod holds', async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = (await import('node:path')).default;
+  const { pickIdShift } = await import('../../../src/stage0/prepare.js');
+  const pods = mkdtempSync(path.join(tmpdir(), 'rkt-idshift-'));
+  t.teardown(() => rmSync(pods, { recursive: true, force: true }));
+  const first = await pickIdShift(pods, () => 0);
+  t.deepEqual(first, { base: 0x80000, range: 0x10000 }, 'the lowest slot for random() = 0');
+  const last = await pickIdShift(pods, () => 0.999999999);
+  t.true(last.base + last.range <= 0x6fff0000 && last.base % 0x10000 === 0);
+  mkdirSync(path.join(pods, 'run', 'a'), { recursive: true });
+  writeFileSync(path.join(pods, 'run', 'a', 'options.json'), JSON.stringify({ privateUsers: { base: 0x80000, range: 0x10000 } }));
+  mkdirSync(path.join(pods, 'prepared', 'b'), { recursive: true }); // a pod being made: no options.json yet
+  const draws = [0, 0, 0.5];
+  const next = await pickIdShift(pods, () => draws.shift() ?? 0.5);
+  t.not(next.base, 0x80000, 'the slot pod a holds is skipped');
+  const full = await pickIdShift(pods, () => 0).catch((err: unknown) => err);
+  t.true(full instanceof Error && /no free UID range/.test(full.message), 'only taken slots drawn: a clear error');
+});

@@ -135,3 +135,16 @@ test('the launcher joins its cgroups, mounts overlays, then execs the entrypoint
   t.is(overlayPath('a:b,c\\'), 'a\\:b\\,c\\\\');
   t.is(shQuote("it's"), "'it'\\''s'");
 });
+
+test('--private-users: nspawn gets the pod\'s UID range and shifts its trees; the launcher gives the FIFOs to the pod\'s root and mounts overlays with metacopy', (t) => {
+  const base = { uuid: 'u', stage1Root: '/r', hostname: 'h', net: 'host' as const, interactive: false, debug: false, binds: [], mode: { kind: 'raw' as const } };
+  const args = nspawnArgs({ ...base, privateUsers: { base: 0x80000, range: 0x10000 } });
+  t.true(args.includes('--private-users=524288:65536') && args.includes('--private-users-ownership=chown'));
+  t.false(nspawnArgs(base).some((a) => a.startsWith('--private-users')), 'no user namespace unless asked');
+  const overlays = [{ lower: ['/l'], upper: '/u', work: '/w', target: '/t' }];
+  const text = renderLauncher({ cgroups: [], overlays, entrypoint: '/e', ioDir: '/p/io', rootId: 524288 });
+  t.regex(text, /^chown 524288:524288 '\/p\/io\/stdout' '\/p\/io\/stderr' \|\| fail /m);
+  t.regex(text, /-o 'metacopy=on,lowerdir=\/l,upperdir=\/u,workdir=\/w'/);
+  const plain = renderLauncher({ cgroups: [], overlays, entrypoint: '/e', ioDir: '/p/io' });
+  t.false(plain.includes('chown') || plain.includes('metacopy'));
+});
