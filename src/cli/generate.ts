@@ -8,8 +8,9 @@ export const command: CommandSpec = {
   operands: '<kind> [pod]',
   summary: 'Print the systemd unit of a pod file or a prepared pod',
   description: [
-    'rkt generate systemd NAME.pod prints the NAME.service the pod generator (rkt-pod-generator) writes for',
-    'that pod file; rkt generate systemd UUID prints a service running the prepared pod UUID (rkt run-prepared).',
+    'rkt generate systemd NAME.pod (or NAME.pod.yaml, NAME.pod.json: a pod manifest) prints the NAME.service the',
+    'pod generator (rkt-pod-generator) writes for that declared pod, read with the files of its NAME beside it;',
+    'rkt generate systemd UUID prints a service running the prepared pod UUID (rkt run-prepared).',
     'rkt generate systemd --output-dir=DIR writes the unit of every pod file in /etc/rkt/pods.d, /run/rkt/pods.d',
     'and /usr/lib/rkt/pods.d into DIR, with its [Install] links: what the generator runs. A bad pod file is',
     'reported with its line on stderr and gets no unit; the others are written (exit 1 if any was bad).',
@@ -35,15 +36,21 @@ export const command: CommandSpec = {
       for (const u of res.written) ctx.io.stdout.write(`${u}\n`);
       return res.errors.length > 0 ? 1 : 0;
     }
-    if (pod === undefined) throw new UsageError('rkt generate systemd: give NAME.pod, a pod UUID, or --output-dir=DIR');
+    if (pod === undefined) throw new UsageError('rkt generate systemd: give NAME.pod, NAME.pod.yaml, NAME.pod.json, a pod UUID, or --output-dir=DIR');
     const unit = await import('../generate/unit.js');
-    if (pod.endsWith('.pod') || pod.includes('/')) {
-      const loaded = await gen.loadPodFile(pod.replace(/^.*\//, '').replace(/\.pod$/, ''), pod);
-      if (!loaded.ok) throw new RktError('EPODFILE', loaded.message);
-      ctx.io.stdout.write(unit.renderPodService(loaded.name, loaded.pod, { rkt, sourcePath: (await import('node:path')).resolve(pod) }));
+    const named = gen.classifyPodFileName(pod);
+    if (named?.kind === 'misnamed') throw new UsageError(gen.misnamedMessage(pod));
+    if (named !== undefined) {
+      // the pod as the generator reads it: with the other files of its NAME in the same directory
+      const found = await gen.findPodOf(pod);
+      const loaded = found === undefined ? undefined : await gen.loadPod(found);
+      if (loaded === undefined || !loaded.ok) throw new RktError('EPODFILE', loaded?.message ?? `${pod}: not a pod file`);
+      ctx.io.stdout.write(unit.renderPodService(loaded.name, loaded.pod, { rkt, sourcePath: loaded.file, ...(loaded.alsoFrom !== undefined ? { alsoFrom: loaded.alsoFrom } : {}) }));
       return 0;
     }
-    if (!UUID_RE.test(pod)) throw new UsageError(`rkt generate systemd: "${pod}" is neither a pod file (NAME.pod) nor a pod UUID`);
+    if (pod.includes('/') || !UUID_RE.test(pod)) {
+      throw new UsageError(`rkt generate systemd: "${pod}" is neither a pod file (NAME.pod, NAME.pod.yaml, NAME.pod.json) nor a pod UUID`);
+    }
     const { getPod } = await import('../pod/pods.js');
     const { readPodManifest } = await import('../stage0/pod-ops.js');
     const info = await getPod(ctx.globals.dir, pod);

@@ -68,7 +68,7 @@ export const ERROR_CODES = {
   EPODBUSY: { exit: ExitCode.failure, meaning: "a pod's directory still has mounts and cannot be removed" },
   EPODCORRUPT: { exit: ExitCode.failure, meaning: "a pod's files on disk are damaged" },
   EPODDIR: { exit: ExitCode.failure, meaning: 'a pod directory cannot be made, or is not a directory' },
-  EPODFILE: { exit: ExitCode.failure, meaning: 'a pod file (pods.d/NAME.pod) is invalid: the message names its file and line' },
+  EPODFILE: { exit: ExitCode.failure, meaning: 'a declared pod (pods.d/NAME.pod, NAME.pod.yaml, NAME.pod.json) is invalid: the message names its file and line or field' },
   EPODLOCKED: { exit: ExitCode.failure, meaning: 'a pod is locked by another process' },
   EPODMANIFEST: { exit: ExitCode.failure, meaning: 'a pod manifest is invalid' },
   EPODMOVE: { exit: ExitCode.failure, meaning: 'a pod cannot move to another state (its rename failed)' },

@@ -15,6 +15,10 @@
  * [Service]                    passed through, after rkt's own settings (so they win)
  * [Install]                    WantedBy=, RequiredBy=, Alias=: the generator's links
  * ```
+ *
+ * Beside a pod manifest (`NAME.pod.yaml`, `NAME.pod.json`; see manifest-pod.ts) the pod file keeps `[Unit]`,
+ * `[Service]`, `[Install]` and the pod-level `Net=`, `PullPolicy=`, `Stage1=`, `InsecureOptions=`; the apps,
+ * volumes, mounts and ports are the manifest's, and `Image=`, `Volume=`, `Mount=`, `Port=` are errors.
  */
 
 /** One app of a pod file: an `Image=` and the app keys that follow it. */
@@ -32,6 +36,16 @@ export type PullPolicy = 'new' | 'update' | 'never';
 /** A `Key=value` line of a passed-through section, in file order. */
 export type UnitLine = readonly [key: string, value: string];
 
+/** A pod whose apps, volumes and ports are those of a pod manifest file (`rkt run --pod-manifest`). */
+export interface PodManifestRef {
+  /** The manifest file, absolute: `--pod-manifest=` and `SourcePath=`. */
+  readonly file: string;
+  /** The images to fetch: the references (`NAME[:VERSION][,LABEL=VALUE]`) of the apps that name theirs, each once. */
+  readonly images: readonly string[];
+  /** The manifest's `ports` as `--port` values (`NAME:[HOSTIP:]HOSTPORT`). */
+  readonly ports: readonly string[];
+}
+
 /** A parsed pod file. */
 export interface PodFile {
   readonly apps: readonly PodFileApp[];
@@ -48,6 +62,14 @@ export interface PodFile {
   readonly unit: readonly UnitLine[];
   readonly service: readonly UnitLine[];
   readonly install: { readonly wantedBy: readonly string[]; readonly requiredBy: readonly string[]; readonly alias: readonly string[] };
+  /** Set when a pod manifest declares the pod (then `apps`, `volumes`, `mounts` and `ports` are empty). */
+  readonly manifest?: PodManifestRef;
+}
+
+/** How to read a pod file: alone (it declares the apps), or beside the pod manifest named here. */
+export interface ParseOptions {
+  /** The pod manifest beside the file (its name, for messages): the file must then declare no apps, volumes or ports. */
+  readonly besideManifest?: string;
 }
 
 /** Why a pod file was refused: a message and the 1-based line it is about. */
@@ -60,11 +82,16 @@ export type ParseResult = { readonly ok: true; readonly pod: PodFile } | { reado
 
 const APP_KEYS = new Set(['Name', 'Exec', 'Environment', 'Mount']);
 const POD_KEYS = new Set(['Image', 'Volume', 'Net', 'Port', 'PullPolicy', 'Stage1', 'InsecureOptions', 'Mount']);
+/** The [Pod] keys whose facts a pod manifest holds: refused in a pod file beside one (what each would declare). */
+const MANIFEST_KEYS: Readonly<Record<string, string>> = {
+  Image: 'declares an app', Name: 'names an app', Exec: "sets an app's exec", Environment: "sets an app's environment",
+  Volume: 'declares a volume', Mount: 'declares a mount', Port: 'forwards a port',
+};
 /** Settings rkt's own unit needs as they are: a pod file that changes them would break the pod's record. */
 const FIXED_SERVICE_KEYS = new Set(['Type', 'ExecStart', 'KillMode', 'NotifyAccess', 'Delegate']);
 
 /** Parse the text of a pod file. Never throws: a malformed file gives its first error and line. */
-export function parsePodFile(text: string): ParseResult {
+export function parsePodFile(text: string, opts: ParseOptions = {}): ParseResult {
   let section = '';
   const apps: { image: string; name?: string; exec?: string[]; environment: string[]; mounts: string[] }[] = [];
   const volumes: string[] = [];
@@ -114,6 +141,9 @@ export function parsePodFile(text: string): ParseResult {
       case 'Pod': {
         const app = apps[apps.length - 1];
         if (value === '') return fail(n, `${key}= needs a value`);
+        const manifest = opts.besideManifest;
+        const declares = Object.hasOwn(MANIFEST_KEYS, key) ? MANIFEST_KEYS[key] : undefined;
+        if (manifest !== undefined && declares !== undefined) return fail(n, `${key}= ${declares}, but ${manifest} declares this pod's apps, volumes and ports: say it there (or remove ${manifest})`);
         if (APP_KEYS.has(key) && key !== 'Mount' && app === undefined) return fail(n, `${key}= belongs to an app: put it after the Image= it is for`);
         if (!APP_KEYS.has(key) && !POD_KEYS.has(key)) return fail(n, `unknown key "${key}" in [Pod] (want ${[...POD_KEYS, ...APP_KEYS].filter((k, i, a) => a.indexOf(k) === i).join(', ')})`);
         switch (key) {
@@ -163,7 +193,7 @@ export function parsePodFile(text: string): ParseResult {
     }
   }
   // about the [Pod] section if there is one, else the top of the file
-  if (apps.length === 0) return fail(podLine ?? 1, 'no Image= in [Pod]: a pod needs at least one app');
+  if (apps.length === 0 && opts.besideManifest === undefined) return fail(podLine ?? 1, 'no Image= in [Pod]: a pod needs at least one app');
   return { ok: true, pod: { apps, volumes, nets, ports, mounts, pullPolicy, unit, service, install, ...(stage1 !== undefined ? { stage1 } : {}), ...(insecureOptions !== undefined ? { insecureOptions } : {}) } };
 }
 

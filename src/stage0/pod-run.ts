@@ -95,27 +95,17 @@ async function readPlanFile(flag: string, file: string): Promise<string> {
   }
 }
 
-/** A YAML pod manifest as the JSON value it denotes (YAML is a superset of JSON). */
-async function yamlToJson(file: string, text: string): Promise<unknown> {
-  const { load } = await import('js-yaml');
-  try {
-    return load(text, { filename: file });
-  } catch (err) {
-    throw new RktError('EPODMANIFEST', `invalid pod manifest ${file}: ${(err as Error).message.split('\n')[0] ?? ''}`, { cause: err });
-  }
-}
-
 /** The plan with the files it names read: the request `buildPodManifest` and `layOutPod` take. */
-async function toRequest(plan: PodPlan): Promise<PodRequest> {
+async function toRequest(plan: PodPlan, store: Store): Promise<PodRequest> {
   const setEnvFile: [string, string][] = [];
   for (const f of plan.setEnvFiles) setEnvFile.push(...parseEnvFile(f, await readPlanFile('--set-env-file', f)));
   let podManifest: PodManifest | undefined;
   if (plan.podManifestFile !== undefined) {
     if (plan.apps.length > 0) throw new UsageError('--pod-manifest and images on the command line cannot be combined');
     const file = plan.podManifestFile;
-    const { parsePodManifest } = await import('../image/pod-manifest.js');
-    const text = await readPlanFile('--pod-manifest', file);
-    podManifest = parsePodManifest(/\.ya?ml$/i.test(file) ? JSON.stringify(await yamlToJson(file, text)) : text);
+    // JSON or YAML; images by ID, or by name and labels found in the store (src/stage0/pod-manifest-file.ts)
+    const { loadPodManifestFile } = await import('./pod-manifest-file.js');
+    podManifest = await loadPodManifestFile(store.layout, file, await readPlanFile('--pod-manifest', file));
   } else if (plan.apps.length === 0) {
     throw new UsageError('no image given');
   }
@@ -158,8 +148,8 @@ async function etcFiles(d: PodPlan['dns']): Promise<{ resolvConf?: string | null
 
 /** Prepare a pod from `plan`; returns it in prepare/, still locked. On failure nothing is left locked. */
 async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
-  const req = await toRequest(plan);
   const store = new Store(env.globals.dir);
+  const req = await toRequest(plan, store);
   trace('modules loaded');
   const manifest = await buildPodManifest(store, env.globals, req, env.progress);
   trace('images resolved, pod manifest built');

@@ -107,3 +107,82 @@ suite.test('rkt generate systemd UUID gives a unit that runs a prepared pod', as
   t.is(again.exitCode, 254, 'a pod that is no longer prepared is refused');
   t.regex(again.stderr, /only a prepared pod can be run by a unit/);
 });
+
+// A declared pod as a pod manifest: the apps (by image name, resolved from the store at run time), their exec and
+// environment are the manifest's; the NAME.pod beside it gives [Unit] and [Install] only.
+const MANIFEST = `acVersion: 0.8.11
+acKind: PodManifest
+apps:
+  - name: web
+    image:
+      name: example.com/busybox
+    app:
+      exec: [/bin/sh, -c, 'echo "manifest-pod-up $GREETING"; sleep 86400']
+      user: "0"
+      group: "0"
+      environment:
+        - name: GREETING
+          value: hello-from-the-manifest
+annotations:
+  - name: example.com/declared-by
+    value: pod-generator-test
+`;
+const MANIFEST_BESIDE = `[Unit]
+Description=declared pod from a manifest
+
+[Install]
+WantedBy=multi-user.target
+`;
+// line 4 is where the flow sequence opened on line 3 is found unterminated
+const BROKEN_YAML = 'acVersion: 0.8.11\nacKind: PodManifest\napps: [\n';
+
+/** The machine (rkt-<uuid>) machined lists for `unit`, or '' if none. */
+const machineOf = (unit: string) => out(`for m in $(machinectl list --no-legend | awk '/^rkt-/ {print $1}'); do [ "$(machinectl show "$m" -p Unit --value)" = ${unit} ] && echo "$m"; done; true`);
+
+suite.test('a NAME.pod.yaml (with a NAME.pod beside it) becomes a unit on daemon-reload; a broken one is reported with its line', async (t) => {
+  const drop = await h().sh([
+    'mkdir -p /etc/rkt/pods.d',
+    'cat > /etc/rkt/pods.d/mani.pod.yaml',
+    `printf '%s' '${MANIFEST_BESIDE}' > /etc/rkt/pods.d/mani.pod`,
+    `printf '${BROKEN_YAML.replaceAll('\n', '\\n')}' > /etc/rkt/pods.d/broken.pod.yaml`,
+  ].join(' && '), { input: MANIFEST });
+  t.is(drop.exitCode, 0, drop.stderr);
+  const reload = await sh('systemctl daemon-reload');
+  t.is(reload.exitCode, 0, reload.stderr);
+  t.is(await out('systemctl show -p LoadState --value mani.service'), 'loaded', await out('journalctl -t rkt-pod-generator --no-pager -o cat'));
+  t.is(await out('systemctl show -p SourcePath --value mani.service'), '/etc/rkt/pods.d/mani.pod.yaml');
+  t.is(await out('systemctl show -p Description --value mani.service'), 'declared pod from a manifest');
+  t.is(await out('readlink /run/systemd/generator/multi-user.target.wants/mani.service'), '../mani.service');
+  t.regex(await out('systemctl show -p Wants --value multi-user.target'), /(^| )mani\.service( |$)/);
+  t.is(await out('systemctl show -p LoadState --value broken.service'), 'not-found', 'no unit for the broken manifest');
+  t.regex(await out('journalctl -t rkt-pod-generator -p err --no-pager -o cat'),
+    /\/etc\/rkt\/pods\.d\/broken\.pod\.yaml:4: unexpected end of the stream within a flow collection; no unit written for it/);
+  t.is(await out('systemctl show -p LoadState --value decl.service'), 'loaded', 'the other declared pods are still generated');
+  const unit = await out('cat /run/systemd/generator/mani.service');
+  t.regex(unit, /^ExecStartPre="\/usr\/bin\/rkt" "fetch" "--pull-policy=new" "example\.com\/busybox"$/m);
+  t.regex(unit, /^ExecStart="\/usr\/bin\/rkt" "run" "--pull-policy=never" "--pod-manifest=\/etc\/rkt\/pods\.d\/mani\.pod\.yaml"$/m);
+  t.is(unit, await out('rkt generate systemd /etc/rkt/pods.d/mani.pod.yaml'), 'rkt generate prints the unit the generator wrote');
+});
+
+suite.test('systemctl start runs the manifest\'s apps with its exec and environment; systemctl stop records the exit status', async (t) => {
+  const start = await sh('systemctl start mani.service');
+  t.is(start.exitCode, 0, `${start.stderr}\n${await out('journalctl -u mani.service --no-pager -o cat | tail -20')}`);
+  t.is(await out('systemctl is-active mani.service'), 'active');
+  const machine = await machineOf('mani.service');
+  t.regex(machine, /^rkt-[0-9a-f-]{36}$/, 'machinectl sees the pod, in mani.service');
+  const uuid = machine.replace(/^rkt-/, '');
+  t.regex(await out(`rkt status ${uuid}`), /^state=running$/m);
+  const pm = JSON.parse(await out(`rkt cat-manifest ${uuid}`)) as { apps: { name: string; image: { name?: string; id: string } }[]; annotations?: { name: string; value: string }[] };
+  t.deepEqual(pm.apps.map((a) => [a.name, a.image.name]), [['web', 'example.com/busybox']]);
+  t.is(pm.apps[0]?.image.id, await out(`rkt image list --no-legend --full --fields=id,name | awk '$2 ~ /^example\\.com\\/busybox(:|$)/ {print $1; exit}'`), 'the image the fetch stored');
+  t.deepEqual(pm.annotations?.find((a) => a.name === 'example.com/declared-by')?.value, 'pod-generator-test');
+  t.regex(await out('journalctl -u mani.service --no-pager -o cat'), /manifest-pod-up hello-from-the-manifest/);
+
+  const stop = await sh('systemctl stop mani.service');
+  t.is(stop.exitCode, 0, stop.stderr);
+  t.is(await out('systemctl show -p Result --value mani.service'), 'success');
+  const status = await out(`rkt status ${uuid}`);
+  t.regex(status, /^state=exited-garbage$/m);
+  t.regex(status, /^app-web=143$/m, 'the manifest\'s app was stopped by SIGTERM and its status recorded');
+  t.is(await machineOf('mani.service'), '', 'machined no longer lists it');
+});
