@@ -178,11 +178,13 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   if (rootId !== undefined) await fs.chown(ioDir, rootId, rootId);
   for (const cg of cgroups) await fs.mkdir(cg, { recursive: true });
   if (o.mode.kind === 'raw') await fs.mkdir('/run/systemd/nspawn', { recursive: true });
+  const podNet = o.options.net === 'pod' && o.options.netPlan !== undefined ? await import('../net/pod-network.js') : undefined;
   await writeFileAtomic(launcher, renderLauncher({
     cgroups,
     ...(o.options.interactive ? {} : { ioDir }),
     privateNspawnRun: o.mode.kind === 'raw',
     ...(rootId !== undefined ? { rootId } : {}),
+    ...(rootId !== undefined && podNet !== undefined ? { netns: podNet.podNetnsPath(o.pod) } : {}),
     overlays: o.options.noOverlay ? [] : podOverlays(o.store, o.pod, o.manifest, o.options.stage1Id),
     entrypoint: path.join(s1root, o.options.stage1Run),
   }), 0o755);
@@ -193,7 +195,6 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   ];
   // The pod's own networks (src/net), made last before the launch so that nothing after them can fail
   // before the teardown in the finally below is armed; setUpPodNetwork leaves nothing when it fails.
-  const podNet = o.options.net === 'pod' && o.options.netPlan !== undefined ? await import('../net/pod-network.js') : undefined;
   const args = nspawnArgs({
     uuid: o.uuid, stage1Root: s1root, hostname: o.options.hostname, net: o.options.net,
     ...(podNet !== undefined ? { netnsPath: podNet.podNetnsPath(o.pod) } : {}),

@@ -81,7 +81,9 @@ export function nspawnArgs(s: NspawnSpec): string[] {
     for (const p of s.mode.properties) args.push(`--property=${p}`);
   }
   if (s.net === 'none') args.push('--private-network');
-  if (s.net === 'pod' && s.netnsPath !== undefined) args.push(`--network-namespace-path=${s.netnsPath}`);
+  // With a user namespace of its own, nspawn would join the pod's network namespace from inside it, which the
+  // kernel refuses (the namespace belongs to the host's user namespace): the launcher joins it instead.
+  if (s.net === 'pod' && s.netnsPath !== undefined && s.privateUsers === undefined) args.push(`--network-namespace-path=${s.netnsPath}`);
   if (s.notifyReady === true) args.push('--notify-ready=yes');
   if (s.privateUsers !== undefined) args.push(`--private-users=${s.privateUsers.base}:${s.privateUsers.range}`, '--private-users-ownership=chown');
   if ((s.capabilities ?? []).length > 0) args.push(`--capability=${(s.capabilities ?? []).join(',')}`);
@@ -134,6 +136,11 @@ export interface LauncherSpec {
    * copies up metadata, not file contents.
    */
   readonly rootId?: number;
+  /**
+   * A network namespace the launcher joins before it execs the entrypoint (nspawn then stays in it): for a pod
+   * network with `--private-users`, where nspawn cannot join it itself.
+   */
+  readonly netns?: string;
 }
 
 /**
@@ -174,6 +181,7 @@ export function renderLauncher(s: LauncherSpec): string {
     const missing = o.lower.map((l) => `[ -d ${shQuote(l)} ] || fail ${shQuote(`the image tree ${l} is missing (was the image removed? rkt image verify, or fetch it again)`)}`);
     lines.push(...missing, `mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)} || fail ${shQuote(`cannot mount the overlay on ${o.target}`)}`);
   }
-  lines.push(`exec ${shQuote(s.entrypoint)} "$@"`, '');
+  if (s.netns !== undefined) lines.push(`[ -e ${shQuote(s.netns)} ] || fail ${shQuote(`the pod's network namespace ${s.netns} is missing`)}`);
+  lines.push(`exec ${s.netns !== undefined ? `nsenter --net=${shQuote(s.netns)} -- ` : ''}${shQuote(s.entrypoint)} "$@"`, '');
   return lines.join('\n');
 }

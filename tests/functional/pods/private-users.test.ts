@@ -1,6 +1,6 @@
 // --private-users: the pod in a user namespace of its own. Its root is root inside and an unprivileged UID
 // range outside; what it writes is owned by that range on the host; its exit statuses are recorded as usual.
-import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { podEnv, podPath, podTest, sharedImage, statusMap, title, until, waitRunning } from '../../lib/pods.js';
 
@@ -85,3 +85,14 @@ async function waitForOk(read: (f: string) => string): Promise<void> {
     }
   });
 }
+
+podTest(title('--private-users on a pod network: the pod joins its own network namespace (the launcher joins it, nspawn cannot from the user namespace)'), async (t) => {
+  const env = await podEnv(t);
+  const out = outVolume(env.file('out'));
+  const res = await env.run(['--private-users', '--net=default', ...out.args, await busybox(), '--exec=/bin/sh', '--', '-c',
+    'readlink /proc/self/ns/net > /out/net; ip -o -4 addr show | grep -v " lo " > /out/addr; cat /proc/self/uid_map > /out/map']);
+  t.is(res.exitCode, 0, res.stderr);
+  t.not(out.read('net'), readlinkSync('/proc/self/ns/net'), "the pod's own network namespace");
+  t.regex(out.read('addr'), /inet 172\.16\.28\.\d+\//, "an address on rkt's default network");
+  t.not(out.read('map').split(/\s+/)[1], '0', 'in its own user namespace');
+});

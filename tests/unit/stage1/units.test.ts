@@ -147,4 +147,8 @@ test('--private-users: nspawn gets the pod\'s UID range and shifts its trees; th
   t.regex(text, /-o 'metacopy=on,lowerdir=\/l,upperdir=\/u,workdir=\/w'/);
   const plain = renderLauncher({ cgroups: [], overlays, entrypoint: '/e', ioDir: '/p/io' });
   t.false(plain.includes('chown') || plain.includes('metacopy'));
+  const onNet = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', rootId: 524288, netns: '/p/netns' });
+  t.regex(onNet, /^exec nsenter --net='\/p\/netns' -- '\/e' "\$@"$/m, 'the launcher joins the pod network itself');
+  const withNs = nspawnArgs({ ...base, net: 'pod', netnsPath: '/p/netns', privateUsers: { base: 0x80000, range: 0x10000 } });
+  t.false(withNs.some((a) => a.startsWith('--network-namespace-path')), 'and nspawn does not try to');
 });
