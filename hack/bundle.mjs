@@ -12,7 +12,9 @@ await build({
   splitting: true,
   bundle: true,
   // dbus-next is loaded from node_modules at run time: it requires optional modules (x11) esbuild cannot resolve.
-  external: ['dbus-next'],
+  // So are grpc-js and its proto loader (rkt api-service only): protobufjs finds its optional modules (long)
+  // with an eval'd require that a bundle would break.
+  external: ['dbus-next', '@grpc/grpc-js', '@grpc/proto-loader'],
   platform: 'node',
   format: 'esm',
   target: 'node20',

@@ -5,6 +5,7 @@ import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js
 import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
 import { enableTrace, trace } from '../common/trace.js';
 import { command as version } from './version.js';
+import { command as apiService } from './api-service.js';
 import { command as completion } from './completion.js';
 import { command as fetch } from './fetch.js';
 import { run, prepare } from './run.js';
@@ -31,7 +32,7 @@ import { command as imageGc } from './image/gc.js';
 
 /** The command table: every rkt command, in the order `rkt help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
-  catManifest, completion, config, enter, exportPod, fetch, gc, generate, list, metadataService, prepare, rm, run, runPrepared, status, stop, trust, version,
+  apiService, catManifest, completion, config, enter, exportPod, fetch, gc, generate, list, metadataService, prepare, rm, run, runPrepared, status, stop, trust, version,
   imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
 ];
 

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   EACILAYOUT: { exit: ExitCode.failure, meaning: "an ACI's entries are not laid out as the spec says (manifest, rootfs/, paths)" },
   EACIREAD: { exit: ExitCode.failure, meaning: 'an image file cannot be read' },
   EAMBIGUOUS: { exit: ExitCode.failure, meaning: 'a prefix of a pod UUID or an Image ID matches more than one' },
+  EAPILISTEN: { exit: 1, meaning: 'rkt api-service cannot listen where asked (address in use, not an address of this machine)' },
   EAPP: { exit: ExitCode.failure, meaning: "a pod's app cannot be set up as asked (name, exec, user, group, environment)" },
   ECHANGED: { exit: ExitCode.failure, meaning: 'a file changed while it was being read' },
   ECNI: { exit: ExitCode.failure, meaning: 'a CNI plugin reported an error' },
