@@ -19,17 +19,19 @@ export const command: CommandSpec = {
     { name: 'net', kind: 'list', describe: 'run the pod on these networks instead of those it was prepared with (as rkt run --net)' },
     { name: 'port', kind: 'list', describe: "with --net: NAME:[HOSTIP:]HOSTPORT, forward the image's port NAME from the host (as rkt run --port)" },
     { name: 'mds-register', kind: 'boolean', describe: 'register the pod with the metadata service; default: as it was prepared (rkt prepare --mds-register); =false: not this time' },
+    { name: 'private-users', kind: 'boolean', describe: 'run the pod in a user namespace of its own (as rkt run --private-users); default: as it was prepared; =false: not this time' },
   ],
   run: async (args, ctx) => {
     const [word] = await podWords(args, 'uuid', false);
     const { runPrepared } = await import('../stage0/run-path.js');
     const mds = typeof args['mds-register'] === 'boolean' ? { mdsRegister: args['mds-register'] } : {};
+    const users = typeof args['private-users'] === 'boolean' ? { privateUsers: args['private-users'] } : {};
     const net = stringList(args['net']);
     const ports = stringList(args['port']);
     if (ports.length > 0 && net.length === 0) throw new UsageError('--port on run-prepared needs --net: the ports of a prepared pod are those it was prepared with');
     if (net.length > 0) (await import('../net/flags.js')).parseNetFlags(net);
     return runPrepared(word ?? '', {
-      ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}), ...mds, ...(net.length > 0 ? { net, ports } : {}),
+      ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}), ...mds, ...users, ...(net.length > 0 ? { net, ports } : {}),
     }, stage0Env(ctx.globals, ctx));
   },
 };

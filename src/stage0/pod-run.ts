@@ -13,7 +13,7 @@ import { trace } from '../common/trace.js';
 import type { Mount, PodManifest, Volume } from '../image/pod-manifest.js';
 import { closePodDir, openPodDir } from '../pod/lock.js';
 import * as pods from '../pod/pods.js';
-import { POD_MANIFEST } from '../pod/layout.js';
+import { POD_MANIFEST, STATUS_DIR } from '../pod/layout.js';
 import { Store } from '../store/store.js';
 import { systemdContext } from '../systemd/detect.js';
 import type { LaunchMode } from '../stage1/launch.js';
@@ -75,6 +75,8 @@ export interface RunOptions {
   /** run-prepared `--net` (and `--port`): these networks instead of those the pod was prepared with. */
   readonly net?: readonly string[];
   readonly ports?: readonly string[];
+  /** run-prepared `--private-users`: true/false runs the pod in its own user namespace or not, whatever prepare chose. */
+  readonly privateUsers?: boolean;
 }
 
 /** A pod prepared and still locked by this process (`lockFd`). */
@@ -290,6 +292,30 @@ async function withNetworks(dir: string, prepared: PodOptions, manifest: PodMani
   return options;
 }
 
+/**
+ * run-prepared `--private-users[=false]` on a pod prepared the other way: a UID range is drawn now (or
+ * dropped), and what prepare made for the pod's root outside its trees (the status directory, empty volumes)
+ * is given to the new range. The trees themselves are shifted by nspawn at the launch.
+ */
+async function withPrivateUsers(dir: string, prepared: PodOptions, manifest: PodManifest, want: boolean): Promise<PodOptions> {
+  if (want === (prepared.privateUsers !== undefined)) return prepared;
+  const { pickIdShift } = await import('./prepare.js');
+  const range = want ? await pickIdShift(path.dirname(path.dirname(dir))) : undefined;
+  const delta = (range?.base ?? 0) - (prepared.privateUsers?.base ?? 0);
+  const shiftOwner = async (p: string) => {
+    const st = await fs.stat(p);
+    await fs.chown(p, st.uid + delta, st.gid + delta);
+  };
+  await shiftOwner(path.join(dir, STATUS_DIR));
+  for (const v of manifest.volumes) if (v.kind === 'empty') await shiftOwner(path.join(dir, 'volumes', v.name));
+  const { privateUsers: _old, ...rest } = prepared;
+  const options: PodOptions = range !== undefined ? { ...rest, privateUsers: range } : rest;
+  const { writeFileAtomic } = await import('../common/fs-atomic.js');
+  const { OPTIONS_FILE } = await import('./pod-layout.js');
+  await writeFileAtomic(path.join(dir, OPTIONS_FILE), JSON.stringify(options, null, 1) + '\n');
+  return options;
+}
+
 /** `rkt run-prepared`: run the prepared pod `word` (a UUID or a unique prefix) in the foreground. */
 export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): Promise<number> {
   const pod = await pods.getPod(env.globals.dir, word);
@@ -300,7 +326,8 @@ export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): 
     const prepared = await readPodOptions(dir);
     const { parsePodManifest } = await import('../image/pod-manifest.js');
     const manifest = parsePodManifest(await fs.readFile(path.join(dir, POD_MANIFEST)));
-    const options = o.net === undefined ? prepared : await withNetworks(dir, prepared, manifest, o.net, o.ports ?? [], env);
+    const withNets = o.net === undefined ? prepared : await withNetworks(dir, prepared, manifest, o.net, o.ports ?? [], env);
+    const options = o.privateUsers === undefined ? withNets : await withPrivateUsers(dir, withNets, manifest, o.privateUsers);
     p = { store: new Store(env.globals.dir), uuid: pod.uuid, dir, lockFd: fd, manifest, options };
   } catch (err) {
     closePodDir(fd);

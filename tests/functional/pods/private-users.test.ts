@@ -96,3 +96,21 @@ podTest(title('--private-users on a pod network: the pod joins its own network n
   t.regex(out.read('addr'), /inet 172\.16\.28\.\d+\//, "an address on rkt's default network");
   t.not(out.read('map').split(/\s+/)[1], '0', 'in its own user namespace');
 });
+
+podTest(title('run-prepared --private-users runs a pod prepared without it in a user namespace; =false the other way'), async (t) => {
+  const env = await podEnv(t);
+  const out = outVolume(env.file('out'));
+  const app = async (name: string) => [...out.args, '--volume=data,kind=empty,uid=7,gid=8', '--mount=volume=data,target=/data', await busybox(), '--exec=/bin/sh', '--', '-c',
+    `cat /proc/self/uid_map > /out/${name}; touch /data/f`];
+  const plain = (await env.r(['prepare', '--quiet', '--insecure-options=image', '--net=host', ...(await app('plain'))])).stdout.trim();
+  const res = await env.r(['run-prepared', '--private-users', plain]);
+  t.is(res.exitCode, 0, res.stderr);
+  const { base } = shiftOf(podPath(env, 'run', plain));
+  t.deepEqual(out.read('plain').split(/\s+/).map(Number), [0, base, 0x10000], 'a prepared pod, run in a range of its own');
+  t.is(statSync(path.join(podPath(env, 'run', plain), 'volumes', 'data')).uid, base + 7, 'its empty volume given to the range');
+  const shifted = (await env.r(['prepare', '--quiet', '--insecure-options=image', '--net=host', '--private-users', ...(await app('shifted'))])).stdout.trim();
+  const back = await env.r(['run-prepared', '--private-users=false', shifted]);
+  t.is(back.exitCode, 0, back.stderr);
+  t.deepEqual(out.read('shifted').split(/\s+/).map(Number), [0, 0, 4294967295], '=false: the host IDs');
+  t.is(statSync(path.join(podPath(env, 'run', shifted), 'volumes', 'data')).uid, 7, 'its empty volume given back');
+});
