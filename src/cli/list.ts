@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandSpec } from './command.js';
 import { isErrno, RktError } from '../common/errors.js';
@@ -41,16 +41,18 @@ export const command: CommandSpec = {
     const format = outputFormat(args['format']);
     const fields = parseFields(typeof args['fields'] === 'string' ? args['fields'] : DEFAULT_FIELDS);
     const wantSystemd = fields.includes('unit') || fields.includes('machine');
+    // net-info.json is read only when networks are shown: most pods have none, and a thousand misses cost.
+    const wantNet = format !== 'tabbed' || fields.includes('networks');
     const { listPods } = await import('../pod/pods.js');
     const { POD_MANIFEST } = await import('../pod/layout.js');
-    const { parsePodManifest } = await import('../image/pod-manifest.js');
+    const { listedApps } = await import('./list-apps.js');
     const net = await import('../net/net-info.js');
     const rows: Row[] = [];
-    for (const p of await listPods(ctx.globals.dir)) {
+    for (const p of await listPods(ctx.globals.dir, ['created', 'started'])) {
       let apps: Row['apps'] = [];
       const file = path.join(p.dir, POD_MANIFEST);
       try {
-        apps = parsePodManifest(readFileSync(file)).apps.map((a) => ({ name: a.name, image: a.image.name ?? '', id: a.image.id }));
+        apps = listedApps(readFileSync(file));
       } catch (err) {
         // A pod being created or collected has no manifest (yet, or any more): list it without apps. One whose
         // manifest is damaged is listed without apps too, with a warning: one bad pod must not hide the others.
@@ -58,12 +60,17 @@ export const command: CommandSpec = {
         else if (!isErrno(err, 'ENOENT')) throw err;
       }
       let info: Row['net'];
-      try {
-        info = await net.readNetInfo(p.dir);
-      } catch (err) {
-        // Like a damaged manifest: the pod is listed without networks, with a warning.
-        if (!(err instanceof RktError) || err.code !== 'ENETINFO') throw err;
-        ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${err.message}\n`);
+      if (wantNet) {
+        const netFile = path.join(p.dir, net.NET_INFO_FILE);
+        try {
+          // Read synchronously, as the pod's other small files (src/pod/pods.ts's readLine says why).
+          info = net.parseNetInfo(netFile, readFileSync(netFile, 'utf8'));
+        } catch (err) {
+          // Like a damaged manifest: the pod is listed without networks, with a warning.
+          if (isErrno(err, 'ENOENT')) info = undefined;
+          else if (err instanceof RktError && err.code === 'ENETINFO') ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${err.message}\n`);
+          else throw err;
+        }
       }
       rows.push({
         uuid: p.uuid, state: p.state, apps, ...(p.created !== undefined ? { created: p.created } : {}), ...(p.started !== undefined ? { started: p.started } : {}),

@@ -202,17 +202,60 @@ export async function probeLocked(dir: string): Promise<boolean> {
 
 const trusted = new Map<bigint, Promise<boolean | undefined>>();
 
+/** `/proc/self/ns/pid` in the initial pid namespace (the kernel's fixed PROC_PID_INIT_INO). */
+const INIT_PID_NS = 'pid:[4026531836]';
+/** Filesystems whose stat(2) reports the inode number `/proc/locks` prints (overlayfs, FUSE, NFS may not). */
+const PLAIN_FILESYSTEMS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'tmpfs', 'f2fs']);
+
+/** The filesystem types of the mounts in mountinfo `text` whose superblock device is `major:minor`. Pure. */
+export function fsTypesOfDevice(text: string, major: number, minor: number): string[] {
+  const dev = `${major}:${minor}`;
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0 || line.split(' ')[2] !== dev) continue;
+    const type = line.slice(sep + 3).split(' ')[0];
+    if (type !== undefined && type !== '') out.push(type);
+  }
+  return out;
+}
+
+/**
+ * Whether the kernel's own rules say that `/proc/locks` shows every flock on the filesystem whose st_dev is
+ * `dev`, decided without taking a lock (so without a flock(1) process): they do when `/proc` is read from the
+ * initial pid namespace, where every recorded pid can be named, even an exited locker's, and `dev` is the
+ * superblock device of a mounted filesystem whose st_ino is the inode number `/proc/locks` prints (so not a
+ * btrfs subvolume's own st_dev, not overlayfs). False when it cannot tell: the caller then calibrates.
+ */
+export async function procLocksShowAll(dev: bigint): Promise<boolean> {
+  let ns: string;
+  let mountinfo: string;
+  try {
+    ns = await fs.readlink('/proc/self/ns/pid');
+    if (ns !== INIT_PID_NS) return false;
+    mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'EACCES')) return false; // no procfs, or not ours to read
+    throw err;
+  }
+  const { major, minor } = devMajorMinor(dev);
+  const types = fsTypesOfDevice(mountinfo, major, minor);
+  return types.length > 0 && types.every((t) => PLAIN_FILESYSTEMS.has(t));
+}
+
 /**
  * Whether `/proc/locks` shows flocks taken by flock(1) on the filesystem of `dir` (whose st_dev is `dev`),
- * checked once per process and filesystem by taking a shared lock on `dir` itself and looking for its line (by
- * flock(1)'s pid). It does not where the lock's recorded pid (flock(1)'s, exited) cannot be named in our pid
+ * checked once per process and filesystem: by the kernel's rules where they settle it (`procLocksShowAll`),
+ * otherwise by taking a shared lock on `dir` itself and looking for its line (by flock(1)'s pid). It does not where the lock's recorded pid (flock(1)'s, exited) cannot be named in our pid
  * namespace — inside a container the kernel then hides the line — nor where stat's st_dev is not the
  * superblock's (btrfs subvolumes).
  */
 export async function procLocksTrusted(dir: string, dev: bigint): Promise<boolean> {
   let verdict = trusted.get(dev);
   if (verdict === undefined) {
-    verdict = calibrate(dir, dev);
+    // Where the kernel's rules settle it (the initial pid namespace, a plain filesystem), no flock(1) is run:
+    // that spawn would be most of a `rkt status`.
+    verdict = procLocksShowAll(dev).then((shown) => shown || calibrate(dir, dev));
     trusted.set(dev, verdict); // concurrent callers share one calibration
   }
   let known: boolean | undefined;

@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import path from 'node:path';
 import { RktError } from '../../src/common/errors.js';
 import { CREATED_FILE, STARTED_FILE, UUID_FILE, podDir, podStateDir } from '../../src/pod/layout.js';
-import { closePodDir, isLocked, openPodDir, probeLocked, tryLockFd } from '../../src/pod/lock.js';
+import { closePodDir, isLocked, openPodDir, probeLocked, procLocksShowAll, tryLockFd } from '../../src/pod/lock.js';
 import {
   createEmbryo,
   getPod,
@@ -218,6 +218,33 @@ t0(title('inside a new pid namespace, where /proc/locks hides flocks taken by ex
   const res = await runCmd('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO });
   t.is(res.exitCode, 0, res.stderr);
   t.deepEqual(JSON.parse(res.stdout), { before: false, took: true, shown: false, trusted: false, during: true, after: false });
+});
+
+t0(title('in the initial pid namespace on a plain filesystem, rkt status and rkt list tell running from exited without running flock(1)'), async (t) => {
+  const data = dataDir(t);
+  const exited = '0a1b2c3d-0000-4000-8000-000000000005';
+  const running = '0a1b2c3d-0000-4000-8000-000000000006';
+  for (const uuid of [exited, running]) {
+    const dir = podDir(data, 'run', uuid);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, CREATED_FILE), '2026-11-23T10:00:00Z\n');
+  }
+  if (!(await procLocksShowAll(statSync(podDir(data, 'run', exited), { bigint: true }).dev))) {
+    t.pass(`skipped: ${data} is not on a plain filesystem read from the initial pid namespace (flock(1) calibrates there)`);
+    return;
+  }
+  // The lock of a running pod: taken by flock(1), which has exited; held by this process's descriptor.
+  const fd = openPodDir(podDir(data, 'run', running));
+  t.teardown(() => closePodDir(fd));
+  t.true(await tryLockFd(fd));
+  // No PATH: a flock(1) (or any other program) rkt tried to start would fail the command.
+  const env = { ...process.env, PATH: '/nonexistent' };
+  const status = await runCmd(process.execPath, [path.join(REPO, 'dist/bin/rkt.js'), `--dir=${data}`, 'status', exited], { env });
+  t.is(status.exitCode, 0, status.stderr);
+  t.regex(status.stdout, /^state=exited$/m);
+  const list = await runCmd(process.execPath, [path.join(REPO, 'dist/bin/rkt.js'), `--dir=${data}`, 'list', '--no-legend', '--full', '--fields=uuid,state'], { env });
+  t.is(list.exitCode, 0, list.stderr);
+  t.deepEqual(list.stdout.trim().split('\n').map((l) => l.split(/\s+/)), [[exited, 'exited'], [running, 'running']]);
 });
 
 t0(title('getPod: full UUID or unique prefix in any case; unknown and ambiguous prefixes are errors'), async (t) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { devMajorMinor, flocksOn, parseProcLocks } from '../../../src/pod/lock.js';
+import { devMajorMinor, flocksOn, fsTypesOfDevice, parseProcLocks } from '../../../src/pod/lock.js';
 import { POD_DIRS, dirStateOf, stateOf } from '../../../src/pod/layout.js';
 
 const SAMPLE = `1: POSIX  ADVISORY  WRITE 812 00:1a:1043 0 EOF
@@ -74,4 +74,20 @@ test('a pod state is its directory plus whether its lock is held', (t) => {
     t.is(dirStateOf(stateOf(d, true)), d);
     t.is(dirStateOf(stateOf(d, false)), d);
   }
+});
+
+test('fsTypesOfDevice: the types of the mounts whose superblock device (mountinfo field 3, decimal) is major:minor', (t) => {
+  const mountinfo = [
+    '21 26 0:20 / /proc rw,relatime - proc proc rw',
+    '26 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard',
+    '572 26 254:0 /run/netns /run/netns rw,relatime shared:151 - ext4 /dev/vda rw,discard',
+    '80 26 0:45 / /var/lib/rkt rw,relatime master:1 - btrfs /dev/vdb rw,subvolid=257',
+    '81 26 0:46 / /merged rw - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c',
+    'a line without the separator',
+  ].join('\n');
+  t.deepEqual(fsTypesOfDevice(mountinfo, 254, 0), ['ext4', 'ext4']);
+  t.deepEqual(fsTypesOfDevice(mountinfo, 0, 45), ['btrfs']);
+  t.deepEqual(fsTypesOfDevice(mountinfo, 0, 46), ['overlay']);
+  t.deepEqual(fsTypesOfDevice(mountinfo, 0, 4), [], 'not 0:45 by prefix');
+  t.deepEqual(fsTypesOfDevice(mountinfo, 254, 1), []);
 });
