@@ -90,6 +90,7 @@ async function toPlan(parsed: RunArgs): Promise<PodPlan> {
     inheritEnv: pod['inherit-env'] === true,
     ...(str(pod['hostname']) !== undefined ? { hostname: str(pod['hostname']) as string } : {}),
     net: await netFlag(list(pod['net'])),
+    netDefaulted: list(pod['net']).length === 0,
     ports: list(pod['port']),
     dns: await dnsFlags(pod),
     interactive: pod['interactive'] === true,

@@ -6,7 +6,7 @@ export const command: CommandSpec = {
   path: ['stop'],
   operands: '[uuids..]',
   summary: 'Stop running pods',
-  description: 'Graceful by default: the pod\'s systemd stops each app (post-stop handlers run). Exits 1 if any pod could not be stopped.',
+  description: 'Graceful by default: the pod\'s systemd stops each app (post-stop handlers run); a fly pod\'s app gets SIGTERM. Exits 1 if any pod could not be stopped.',
   needsRoot: true,
   flags: [UUID_FILE_FLAG, { name: 'force', kind: 'boolean', default: false, describe: 'kill the pod at once (SIGKILL)' }],
   run: async (args, ctx) => {

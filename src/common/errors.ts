@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   EEXPORT: { exit: ExitCode.failure, meaning: 'an image or a pod cannot be exported' },
   EEXTRACT: { exit: ExitCode.failure, meaning: 'an image cannot be extracted into a tree' },
   EFETCH: { exit: ExitCode.failure, meaning: 'an image or its signature cannot be fetched (unsupported source, HTTP status, short body)' },
+  EFLY: { exit: ExitCode.failure, meaning: 'a pod asks for what the fly stage1 cannot give (several apps, a network of its own, an isolator it cannot apply)' },
   EHTTP: { exit: ExitCode.failure, meaning: 'an http(s) request failed (connection, TLS, refused redirect, timeout, size)' },
   EIMAGEINUSE: { exit: ExitCode.failure, meaning: 'an image cannot be removed: a pod uses it' },
   EISOLATOR: { exit: ExitCode.failure, meaning: "an app's isolators cannot be applied" },

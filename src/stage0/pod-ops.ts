@@ -1,6 +1,6 @@
 /** Acting on existing pods: stop, enter, remove, collect garbage. */
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
@@ -49,8 +49,10 @@ export async function stopPod(store: Store, dataDir: string, pod: PodInfo, force
   if (pod.pid === undefined) throw new RktError('ESTOP', `pod ${pod.uuid} is starting (no pid recorded yet)`, { hint: 'try again in a moment' });
   // A pod registered with machined is stopped through it (the same signal, to the leader machined knows);
   // otherwise, or if machined cannot be asked, the stage1's stop entrypoint signals the pod's PID 1.
+  // A fly pod (fly.json) is its app's own process, known to no machined: its stop entrypoint signals that.
+  const fly = existsSync(path.join(pod.dir, 'fly.json'));
   const { systemdBooted } = await import('../systemd/detect.js');
-  const viaMachined = (await systemdBooted())
+  const viaMachined = !fly && (await systemdBooted())
     && await (await import('../systemd/machined.js')).signalPodMachine(pod.uuid, pod.pid, force).catch((err: unknown) => {
       // machined could not be asked (no bus, a refusal): the stop entrypoint does the same job.
       if (!(err instanceof RktError)) throw err;

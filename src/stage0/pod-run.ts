@@ -5,7 +5,7 @@
  *   plan → read the files it names → resolve images, build the pod manifest → embryo (locked) → prepare/ →
  *   lay out the tree → [uuid file] → prepared/ (prepare) or run/ + launch (run), the lock handed to stage1.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, isErrno, RktError, UsageError } from '../common/errors.js';
 import type { GlobalOptions } from '../common/options.js';
@@ -21,7 +21,7 @@ import { parseEnvFile } from './app-setup.js';
 import { buildPodManifest, layOutPod, type AppRequest, type PodOptions, type PodRequest } from './prepare.js';
 import type { NetworkPlan } from '../net/networks.js';
 import { launchPod, readPodOptions } from './run.js';
-import type { Stage1Choice } from './stage1-image.js';
+import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
 
 /** What a pod is to be, as the command line (or a pod file) says it: every value parsed, no file read yet. */
 export interface PodPlan {
@@ -36,6 +36,8 @@ export interface PodPlan {
   readonly hostname?: string;
   /** `--net` values as given (checked by the cli; none: the built-in default of the cli). */
   readonly net: readonly string[];
+  /** No `--net` was given: `net` is the cli's default (`default`), which the fly stage1 replaces with `host`. */
+  readonly netDefaulted?: boolean;
   /** `--port` values as given. */
   readonly ports: readonly string[];
   /** `--dns`, `--dns-search`, `--dns-opt`, `--dns-domain`, `--hosts-entry` values as given (checked by the cli). */
@@ -87,6 +89,8 @@ interface PreparedPod {
   readonly lockFd: number;
   readonly manifest: PodManifest;
   readonly options: PodOptions;
+  /** Prepared for the fly stage1 (src/stage0/fly-pod.ts): launched by src/stage0/fly-launch.ts. */
+  readonly fly?: boolean;
 }
 
 async function readPlanFile(flag: string, file: string): Promise<string> {
@@ -149,10 +153,13 @@ async function etcFiles(d: PodPlan['dns']): Promise<{ resolvConf?: string | null
 }
 
 /** Prepare a pod from `plan`; returns it in prepare/, still locked. On failure nothing is left locked. */
-async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
+async function preparePod(plan: PodPlan, env: Stage0Env, run?: RunOptions): Promise<PreparedPod> {
   const store = new Store(env.globals.dir);
   const req = await toRequest(plan, store);
   trace('modules loaded');
+  // The stage1's flavor decides what the pod may be and how it is laid out (resolved once: layOutPod asks again).
+  const stage1 = await resolveStage1(store, env.globals, req.stage1);
+  if (stage1.flavor === 'fly') return prepareFlyPod(plan, req, store, stage1, env, run);
   const manifest = await buildPodManifest(store, env.globals, req, env.progress);
   trace('images resolved, pod manifest built');
   // The networks are planned (flags, net.d, the images' ports) before any pod exists, set up at launch.
@@ -177,6 +184,33 @@ async function preparePod(plan: PodPlan, env: Stage0Env): Promise<PreparedPod> {
     return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options };
   } catch (err) {
     // The pod stays in prepare/, unlocked once we close: gc collects an aborted prepare.
+    closePodDir(embryo.lockFd);
+    throw err;
+  }
+}
+
+/** A pod of the fly stage1: refused before any pod exists if it cannot be one (fly-pod.ts), then laid out for it. */
+async function prepareFlyPod(plan: PodPlan, req: PodRequest, store: Store, stage1: Stage1, env: Stage0Env, run?: RunOptions): Promise<PreparedPod> {
+  const fly = await import('./fly-pod.js');
+  const d = plan.dns;
+  fly.checkFlyPlan({
+    apps: plan.apps.length, net: plan.net, netDefaulted: plan.netDefaulted === true, ports: plan.ports.length,
+    dnsOrHosts: (d.dns ?? []).length + (d.dnsSearch ?? []).length + (d.dnsOpt ?? []).length + d.hostsEntry.length > 0 || d.dnsDomain !== undefined,
+    privateUsers: plan.privateUsers === true, mdsRegister: plan.mdsRegister === true,
+    scope: run !== undefined && (run.slice !== undefined || (run.scopeProperties ?? []).length > 0),
+  });
+  const manifest = await buildPodManifest(store, env.globals, req, env.progress);
+  fly.checkFlyManifest(manifest);
+  trace('images resolved, pod manifest built');
+  const embryo = await pods.createEmbryo(env.globals.dir);
+  trace('pod created');
+  try {
+    const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
+    const options = await fly.layOutFlyPod(store, env.globals, dir, embryo.uuid, manifest, req, stage1, env.warn);
+    trace('pod tree laid out');
+    if (plan.uuidFileSave !== undefined) await pods.writeUuidFile(plan.uuidFileSave, embryo.uuid);
+    return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options, fly: true };
+  } catch (err) {
     closePodDir(embryo.lockFd);
     throw err;
   }
@@ -211,6 +245,13 @@ async function launchMode(o: RunOptions, warn: (m: string) => void): Promise<Lau
  * --mds-register is registered with the metadata service first and unregistered when it has ended.
  */
 async function launch(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<number> {
+  if (p.fly === true) {
+    const { launchFlyPod } = await import('./fly-launch.js');
+    return launchFlyPod({
+      store: p.store, pod: p.dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
+      ...(o.onStopRequest !== undefined ? { onStopRequest: o.onStopRequest } : {}),
+    });
+  }
   let mds: typeof import('./mds-register.js') | undefined;
   try {
     mds = await import('./mds-register.js');
@@ -246,7 +287,7 @@ async function launchStage1(p: PreparedPod, o: RunOptions, env: Stage0Env): Prom
  * app's, 0 if all succeeded); a failure of rkt or stage1 before the apps ran is an RktError (254).
  */
 export async function run(plan: PodPlan, o: RunOptions, env: Stage0Env): Promise<number> {
-  const p = await preparePod(plan, env);
+  const p = await preparePod(plan, env, o);
   let dir: string;
   try {
     dir = await pods.toRun(env.globals.dir, p.uuid, p.lockFd);
@@ -319,6 +360,11 @@ async function withPrivateUsers(dir: string, prepared: PodOptions, manifest: Pod
 /** `rkt run-prepared`: run the prepared pod `word` (a UUID or a unique prefix) in the foreground. */
 export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): Promise<number> {
   const pod = await pods.getPod(env.globals.dir, word);
+  // A fly pod (fly.json beside its manifest) takes no network, registration or scope: refused while it is still prepared.
+  const fly = pod.state === 'prepared' && existsSync(path.join(pod.dir, 'fly.json'));
+  if (fly && (o.net !== undefined || (o.ports ?? []).length > 0 || o.mdsRegister === true || o.slice !== undefined || (o.scopeProperties ?? []).length > 0)) {
+    throw new RktError('EFLY', `pod ${pod.uuid} runs on the fly stage1: --net, --port, --mds-register, --slice, --memory and --cpu cannot be given to run-prepared`, { exitCode: 2 });
+  }
   const fd = openPodDir(pod.dir);
   let p: PreparedPod;
   try {
@@ -328,7 +374,7 @@ export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): 
     const manifest = parsePodManifest(await fs.readFile(path.join(dir, POD_MANIFEST)));
     const withNets = o.net === undefined ? prepared : await withNetworks(dir, prepared, manifest, o.net, o.ports ?? [], env);
     const options = o.privateUsers === undefined ? withNets : await withPrivateUsers(dir, withNets, manifest, o.privateUsers);
-    p = { store: new Store(env.globals.dir), uuid: pod.uuid, dir, lockFd: fd, manifest, options };
+    p = { store: new Store(env.globals.dir), uuid: pod.uuid, dir, lockFd: fd, manifest, options, ...(fly ? { fly } : {}) };
   } catch (err) {
     closePodDir(fd);
     throw err;

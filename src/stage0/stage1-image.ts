@@ -17,7 +17,13 @@ export const STAGE1_ANNOTATIONS = {
   gc: 'coreos.com/rkt/stage1/gc',
   stop: 'coreos.com/rkt/stage1/stop',
   interfaceVersion: 'coreos.com/rkt/stage1/interface-version',
+  /** Ours: what kind of pod the stage1 runs (`systemd`, the default when absent, or `fly`). */
+  flavor: 'coreos.com/rkt/stage1/flavor',
 } as const;
+
+/** The kinds of pod a stage1 runs: systemd-nspawn with a systemd inside, or one app exec'd on the host (fly). */
+export const STAGE1_FLAVORS = ['systemd', 'fly'] as const;
+export type Stage1Flavor = (typeof STAGE1_FLAVORS)[number];
 
 /** The interface versions this stage0 can drive. */
 export const SUPPORTED_INTERFACE_VERSIONS = [5] as const;
@@ -28,6 +34,8 @@ export interface Stage1 {
   /** Entrypoint paths inside the stage1 rootfs. */
   readonly entrypoints: { readonly run: string; readonly enter: string; readonly gc: string; readonly stop: string };
   readonly interfaceVersion: number;
+  /** What stage0 lays out and launches for it (the flavor annotation; `systemd` when absent). */
+  readonly flavor: Stage1Flavor;
 }
 
 /** How the user chose the stage1 image (at most one of these). */
@@ -54,7 +62,7 @@ export function defaultStage1Path(): string {
 }
 
 /** The stage1 contract from a stage1 image's manifest; a manifest without it is not a stage1. */
-export function stage1Contract(m: ImageManifest, what: string): Pick<Stage1, 'entrypoints' | 'interfaceVersion'> {
+export function stage1Contract(m: ImageManifest, what: string): Pick<Stage1, 'entrypoints' | 'interfaceVersion' | 'flavor'> {
   const get = (name: string) => m.annotations.find((a) => a.name === name)?.value;
   const missing = (name: string) => new RktError('ESTAGE1', `${what} is not a stage1 image: its manifest has no "${name}" annotation`);
   const run = get(STAGE1_ANNOTATIONS.run);
@@ -69,7 +77,11 @@ export function stage1Contract(m: ImageManifest, what: string): Pick<Stage1, 'en
   if (!(SUPPORTED_INTERFACE_VERSIONS as readonly number[]).includes(version)) {
     throw new RktError('ESTAGE1', `${what}: stage1 interface version "${get(STAGE1_ANNOTATIONS.interfaceVersion) ?? ''}" is not supported (this rkt drives ${SUPPORTED_INTERFACE_VERSIONS.join(', ')})`);
   }
-  return { entrypoints: { run, enter, gc, stop }, interfaceVersion: version };
+  const flavor = get(STAGE1_ANNOTATIONS.flavor) ?? 'systemd';
+  if (!(STAGE1_FLAVORS as readonly string[]).includes(flavor)) {
+    throw new RktError('ESTAGE1', `${what}: stage1 flavor "${flavor}" is not supported (this rkt runs ${STAGE1_FLAVORS.join(', ')})`);
+  }
+  return { entrypoints: { run, enter, gc, stop }, interfaceVersion: version, flavor: flavor as Stage1Flavor };
 }
 
 /** Read `stage1.d/*.json` configs ({"rktKind":"stage1","rktVersion":"v1","location":...}) for a default location. */
@@ -120,11 +132,60 @@ async function importStage1File(store: Store, globals: GlobalOptions, file: stri
 }
 
 /**
+ * `--stage1-from-dir`: a directory holding `stage1.aci`, or, as rkt's flag took it, a bare file name in the
+ * stage1 images directory (beside the default stage1: `--stage1-from-dir=stage1-fly.aci`).
+ */
+async function fromDirFile(value: string): Promise<string> {
+  const isDir = await fs.stat(value).then((st) => st.isDirectory(), (err: unknown) => {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false;
+    throw err;
+  });
+  if (isDir || value.includes('/')) return path.join(value, 'stage1.aci');
+  return path.join(path.dirname(defaultStage1Path()), value);
+}
+
+/**
+ * `--stage1-name=NAME[:VERSION]` without a network: the image file beside the default stage1 named after the
+ * name's last element (`coreos.com/rkt/stage1-fly` → `build/stage1-fly.aci`; `stage1-systemd` is also the
+ * default `stage1.aci`), imported (once per file version) if its manifest has that name and labels; else the
+ * newest import of that name in the store. Undefined: neither has it (the caller fetches it). The file comes
+ * before the store so that a rebuilt image is used, not an older import of the same name.
+ */
+async function stage1ByName(store: Store, local: GlobalOptions, name: string): Promise<ImageRecord | undefined> {
+  const { parseImageReference } = await import('../image/names.js');
+  const { findImages } = await import('../store/resolve.js');
+  const ref = parseImageReference(name);
+  const dir = path.dirname(defaultStage1Path());
+  const base = ref.name.split('/').pop() ?? ref.name;
+  const candidates = [path.join(dir, `${base}.aci`), ...(ref.name === 'coreos.com/rkt/stage1-systemd' ? [defaultStage1Path()] : [])];
+  for (const file of candidates) {
+    if (!existsSync(file)) continue;
+    const rec = await importStage1File(store, local, file);
+    if (rec.name === ref.name && (await findImages(store.layout, name)).some((r) => r.id === rec.id)) return rec;
+  }
+  return (await findImages(store.layout, name))[0];
+}
+
+/**
  * The stage1 for a pod: from --stage1-path/-url/-name/-hash/-from-dir, a stage1.d config, or the default the
  * build recorded. The image is imported into the store (the default and local paths without a signature
  * check, as rkt treated its own stage1), and its contract read.
  */
 export async function resolveStage1(store: Store, globals: GlobalOptions, choice: Stage1Choice): Promise<Stage1> {
+  // Stage0 asks early (the flavor decides how the pod is planned) and again when it lays the pod out: once.
+  const key = JSON.stringify([globals.dir, choice]);
+  let p = resolved.get(key);
+  if (p === undefined) {
+    p = resolveStage1Once(store, globals, choice);
+    resolved.set(key, p);
+    p.catch(() => resolved.delete(key));
+  }
+  return p;
+}
+
+const resolved = new Map<string, Promise<Stage1>>();
+
+async function resolveStage1Once(store: Store, globals: GlobalOptions, choice: Stage1Choice): Promise<Stage1> {
   const given = Object.entries(choice).filter(([, v]) => v !== undefined);
   if (given.length > 1) throw new RktError('EUSAGE', `give at most one of ${given.map(([k]) => `--stage1-${k === 'fromDir' ? 'from-dir' : k}`).join(', ')}`, { exitCode: 2 });
   // The fetch code is loaded only when an image has to be fetched: the default stage1 is in the store already.
@@ -137,13 +198,19 @@ export async function resolveStage1(store: Store, globals: GlobalOptions, choice
     record = await resolveImage(store.layout, choice.hash);
     what = choice.hash;
   } else if (choice.name !== undefined) {
-    record = await fetchImage({ store, globals, pullPolicy: 'new' }, choice.name);
-    what = choice.name;
+    const name = choice.name;
+    record = await stage1ByName(store, local, name) ?? await fetchImage({ store, globals, pullPolicy: 'new' }, name).catch((err: unknown) => {
+      if (!(err instanceof RktError)) throw err;
+      throw new RktError('ESTAGE1', `stage1 image "${name}" not found: no ${path.join(path.dirname(defaultStage1Path()), `${name.split(/[:,]/)[0]?.split('/').pop() ?? ''}.aci`)} of that name, none in the store, and fetching it failed: ${err.message}`, {
+        cause: err, hint: 'build it (stage1-image/build-fly makes coreos.com/rkt/stage1-fly), fetch it, or pass --stage1-path',
+      });
+    });
+    what = name;
   } else if (choice.url !== undefined) {
     record = await fetchImage({ store, globals, pullPolicy: 'new' }, choice.url);
     what = choice.url;
   } else {
-    const file = choice.path ?? (choice.fromDir !== undefined ? path.join(choice.fromDir, 'stage1.aci') : (await configuredStage1(globals)) ?? defaultStage1Path());
+    const file = choice.path ?? (choice.fromDir !== undefined ? await fromDirFile(choice.fromDir) : (await configuredStage1(globals)) ?? defaultStage1Path());
     what = file;
     try {
       await fs.access(file);
