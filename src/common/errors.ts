@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   ENOSYSTEMD: { exit: ExitCode.failure, meaning: 'the operation needs systemd as PID 1, and it is not' },
   ENOTROOT: { exit: ExitCode.failure, meaning: 'the command needs root' },
   EOCI: { exit: ExitCode.failure, meaning: 'an OCI/Docker reference, manifest, index, config or layer is malformed or unsupported' },
+  EOCIDIFFID: { exit: ExitCode.failure, meaning: "an OCI layer's uncompressed content does not match the diff_id its image config names" },
   EOCIDIGEST: { exit: ExitCode.failure, meaning: 'an OCI blob or manifest does not match its digest' },
   EOVERWRITE: { exit: ExitCode.failure, meaning: 'an output file exists and --overwrite was not given' },
   EPODBUSY: { exit: ExitCode.failure, meaning: "a pod's directory still has mounts and cannot be removed" },

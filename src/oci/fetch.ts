@@ -17,8 +17,10 @@ import type { FetchOptions } from '../fetch/options.js';
 import { startExtraction } from '../store/extract.js';
 import { ensureStoreDir, type StoreLayout } from '../store/layout.js';
 import {
-  LayerChecker, ociBlob, TREE_LAYERS_FILE, ociBlobsDir, readLayerInfo, renderLayers, storeBlobBytes, storeLayer, type OciRecordInfo,
+  diffIdMismatch, LayerChecker, ociBlob, TREE_LAYERS_FILE, ociBlobsDir, publishLayer, readLayerInfo, stageLayer, storeBlobBytes, withOciLock,
+  type LayerInfo, type OciRecordInfo, type StagedLayer,
 } from '../store/oci.js';
+import { lookupInLayers, ociLayerTree, type RootLookup } from '../store/oci-lowers.js';
 import { listRecords, writeRecord, type ImageRecord } from '../store/records.js';
 import { convertConfig } from './convert.js';
 import {
@@ -158,21 +160,104 @@ export function checkOciTrust(ref: OciReference, insecureImage: boolean, arg: st
   });
 }
 
-/** Read a small file of the rendered rootfs if it is a regular file there (never through a symlink). */
-async function rootfsText(rootfs: string, rel: string): Promise<string | undefined> {
-  const p = path.join(rootfs, rel);
+/** Read a small file of the image's root through its layers if it is a regular file there (never through a symlink). */
+async function rootText(lookup: RootLookup, rel: string): Promise<string | undefined> {
+  const p = await lookup(rel);
+  if (p === undefined) return undefined;
+  const st = await fs.lstat(p);
+  if (!st.isFile() || st.size > 1 << 20) return undefined;
+  return fs.readFile(p, 'utf8');
+}
+
+/**
+ * A pause point for tests (Documentation/hacking.md): with RKT_TEST_PAUSE_AT=`point`, say so on stderr and wait
+ * until the FIFO RKT_TEST_PAUSE_FIFO is written to and closed, so that a test can act at exactly this point.
+ */
+async function testPause(point: string, what: string): Promise<void> {
+  if (process.env['RKT_TEST_PAUSE_AT'] !== point) return;
+  const fifo = process.env['RKT_TEST_PAUSE_FIFO'] ?? '';
+  process.stderr.write(`rkt: RKT_TEST_PAUSE_AT=${point}: ${what}: waiting for ${fifo}\n`);
+  await fs.readFile(fifo);
+}
+
+/** A layer this fetch holds in tmp/ until it commits: its extraction (unless stored) and its blob (unless stored). */
+interface HeldLayer {
+  readonly info: LayerInfo;
+  /** Where its tree is now (staged or stored). */
+  readonly tree: string;
+  readonly staged?: StagedLayer;
+  readonly blobTmp?: string;
+}
+
+/** The record of a fetch, not yet committed: its tree staged in tmp/ and the blobs and layers it names. */
+interface PendingImage {
+  readonly id: string;
+  readonly work: string;
+  readonly record: ImageRecord;
+  readonly manifestBytes: Buffer;
+  readonly manifestDigest: string;
+  readonly configBytes: Buffer;
+  readonly configDigest: string;
+  readonly layers: readonly string[];
+  readonly held: ReadonlyMap<string, HeldLayer>;
+}
+
+async function exists(p: string): Promise<boolean> {
   try {
-    const st = await fs.lstat(p);
-    if (!st.isFile() || st.size > 1 << 20) return undefined;
-    return await fs.readFile(p, 'utf8');
+    await fs.access(p);
+    return true;
   } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
+    if (isErrno(err, 'ENOENT')) return false;
     throw err;
   }
 }
 
+/** Layers of `layers` that the store does not have complete (tree, layer.json and blob), `held` ones aside. */
+async function missingLayers(l: StoreLayout, layers: readonly string[], held?: ReadonlyMap<string, HeldLayer>): Promise<string[]> {
+  const gone: string[] = [];
+  for (const d of new Set(layers)) {
+    const h = held?.get(d);
+    const treeOk = h?.staged !== undefined || (await readLayerInfo(l, d)) !== undefined;
+    const blobOk = h?.blobTmp !== undefined || (await exists(ociBlob(l, d)));
+    if (!treeOk || !blobOk) gone.push(d);
+  }
+  return gone;
+}
+
+/**
+ * Commit a fetched image under the OCI lock: re-check that every stored layer it reuses is still there (an
+ * `image rm` or gc may have removed one since it was found), publish the layers and blobs it holds in tmp/,
+ * store its manifest and config blobs, publish its tree and blob and write its record, which makes it exist.
+ * Returns the layers found missing instead (nothing is then committed).
+ */
+async function commit(l: StoreLayout, p: PendingImage): Promise<string[]> {
+  return withOciLock(l, async () => {
+    const gone = await missingLayers(l, p.layers, p.held);
+    if (gone.length > 0) return gone;
+    for (const [d, h] of p.held) {
+      if (h.staged !== undefined) await publishLayer(l, h.staged);
+      if (h.blobTmp !== undefined) await fs.rename(h.blobTmp, ociBlob(l, d));
+    }
+    await storeBlobBytes(l, p.configDigest, p.configBytes);
+    await storeBlobBytes(l, p.manifestDigest, p.manifestBytes);
+    await ensureStoreDir(l.trees);
+    try {
+      await fs.rename(p.work, l.tree(p.id));
+    } catch (err) {
+      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+      await fs.rm(p.work, { recursive: true, force: true });
+    }
+    // The blob file must exist for the store's bookkeeping (touchRecord): the image's manifest, by its Image ID.
+    await ensureStoreDir(l.blobs);
+    await fs.writeFile(l.blob(p.id), p.manifestBytes, { flag: 'w' });
+    await writeRecord(l, p.record);
+    return [];
+  });
+}
+
 /**
  * Fetch the OCI image `arg` names (docker://, oci:, oci-archive:) under the pull policy; returns its record.
+ * Nothing is listed and no blob or layer of it is left behind unless the whole image was fetched and checked.
  */
 export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<ImageRecord> {
   const ref = parseOciReference(arg);
@@ -195,97 +280,125 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
     }
     const manifest: ImageManifest = doc;
     const id = `sha512-${createHash('sha512').update(top.bytes).digest('hex')}`;
-    const existing = await opts.store.get(id);
-    if (existing !== undefined && existing.oci !== undefined) {
-      opts.note?.(`rkt: ${reference}: image ${top.digest} is already in the store`);
+    const layers = manifest.layers.map((d) => d.digest);
+    // Stored already: the record is touched (and keeps the reference it was fetched by now), under the lock so
+    // that an image rm cannot remove it meanwhile; if it is gone or lost a layer, it is fetched again.
+    const touched = (await opts.store.get(id)) === undefined ? undefined : await withOciLock(l, async () => {
+      const existing = await opts.store.get(id);
+      if (existing === undefined || existing.oci === undefined || (await missingLayers(l, existing.oci.layers)).length > 0) return undefined;
       const now = new Date().toISOString();
       const updated: ImageRecord = { ...existing, lastUsed: now, oci: { ...existing.oci, reference, ...(ref.kind === 'docker' && ref.tag !== undefined ? { tag: ref.tag } : {}) } };
       await writeRecord(l, updated);
       return updated;
+    });
+    if (touched !== undefined) {
+      opts.note?.(`rkt: ${reference}: image ${top.digest} is already in the store`);
+      return touched;
     }
     await ensureStoreDir(ociBlobsDir(l));
     await ensureStoreDir(l.tmp);
     const tmpFile = (d: string) => path.join(l.tmp, `blob-${process.pid}-${randomBytes(6).toString('hex')}-${d.slice(7, 19)}`);
-    // The config, verified and kept by digest.
+    // The config, verified; kept by digest when the image is committed.
     const cfgTmp = tmpFile(manifest.config.digest);
-    await src.blob(manifest.config, cfgTmp);
-    const configBytes = await fs.readFile(cfgTmp);
-    await fs.rm(cfgTmp, { force: true });
+    let configBytes: Buffer;
+    try {
+      await src.blob(manifest.config, cfgTmp);
+      configBytes = await fs.readFile(cfgTmp);
+    } finally {
+      await fs.rm(cfgTmp, { force: true });
+    }
     const config = parseImageConfig(configBytes, `${what}: config`);
-    await storeBlobBytes(l, manifest.config.digest, configBytes);
-    await storeBlobBytes(l, top.digest, top.bytes);
-    // The layers not yet stored: each downloaded (verified), kept by digest, extracted once.
-    let blobBytes = 0;
-    let contentBytes = 0;
-    for (const [i, layer] of manifest.layers.entries()) {
-      const compression = layerCompression(layer.mediaType, `${what}: layer ${i}`);
-      const have = await readLayerInfo(l, layer.digest);
-      blobBytes += layer.size;
-      if (have !== undefined) {
-        contentBytes += have.contentBytes;
-        opts.note?.(`rkt: ${reference}: layer ${layer.digest} already stored`);
-        continue;
+    if (config.diffIds.length !== manifest.layers.length) {
+      throw new RktError('EOCI', `${what}: the image config lists ${config.diffIds.length} diff_ids for the manifest's ${manifest.layers.length} layers`, {
+        hint: 'the image is corrupt: rebuild or push it again',
+      });
+    }
+    const compressions = manifest.layers.map((layer, i) => layerCompression(layer.mediaType, `${what}: layer ${i}`));
+    // Layers the store lacks are downloaded and extracted into tmp/ and published only by the commit.
+    const held = new Map<string, HeldLayer>();
+    const scratch: string[] = [];
+    /** Layer i: stored already (its recorded diff_id checked against the config), or fetched into tmp/. */
+    const ensureLayer = async (i: number): Promise<HeldLayer> => {
+      const layer = manifest.layers[i];
+      const diffId = config.diffIds[i];
+      const compression = compressions[i];
+      if (layer === undefined || diffId === undefined || compression === undefined) throw new Error(`no layer ${i}`);
+      const lwhat = `${what}: layer ${layer.digest}`;
+      const expect = { diffId, index: i };
+      const already = held.get(layer.digest);
+      if (already !== undefined) {
+        if (already.info.diffId !== diffId) throw diffIdMismatch(lwhat, i, diffId, already.info.diffId);
+        return already;
       }
       const blobFile = ociBlob(l, layer.digest);
-      let present = true;
-      try {
-        await fs.access(blobFile);
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
-        present = false;
-      }
-      if (!present) {
+      const have = await readLayerInfo(l, layer.digest);
+      if (have !== undefined && have.diffId !== diffId) throw diffIdMismatch(`${lwhat} (stored, checked when it was fetched)`, i, diffId, have.diffId);
+      let blobTmp: string | undefined;
+      if (!(await exists(blobFile))) {
         opts.note?.(`rkt: ${reference}: downloading layer ${layer.digest} (${layer.size} bytes)`);
-        const t = tmpFile(layer.digest);
-        await src.blob(layer, t);
-        await fs.rename(t, blobFile);
+        blobTmp = tmpFile(layer.digest);
+        scratch.push(blobTmp);
+        await src.blob(layer, blobTmp);
+      } else if (have !== undefined) {
+        opts.note?.(`rkt: ${reference}: layer ${layer.digest} already stored`);
       }
-      const info = await storeLayer(l, layer.digest, blobFile, compression, `${what}: layer ${layer.digest}`);
-      contentBytes += info.contentBytes;
-    }
-    // The tree: the appc manifest and the rootfs rendered from the layers by hard links.
+      let h: HeldLayer;
+      if (have !== undefined) h = { info: have, tree: ociLayerTree(l, layer.digest), ...(blobTmp !== undefined ? { blobTmp } : {}) };
+      else {
+        const staged = await stageLayer(l, layer.digest, blobTmp ?? blobFile, compression, lwhat, expect);
+        scratch.push(staged.work);
+        h = { info: staged.info, tree: path.join(staged.work, 'tree'), staged, ...(blobTmp !== undefined ? { blobTmp } : {}) };
+      }
+      if (h.staged !== undefined || h.blobTmp !== undefined) held.set(layer.digest, h);
+      return h;
+    };
     const work = path.join(l.tmp, `oci-${process.pid}-${randomBytes(6).toString('hex')}`);
-    await fs.mkdir(path.join(work, 'rootfs'), { recursive: true, mode: 0o755 });
+    scratch.push(work);
     try {
-      const layers = manifest.layers.map((d) => d.digest);
-      await renderLayers(l, layers, path.join(work, 'rootfs'));
+      const stack: HeldLayer[] = [];
+      for (let i = 0; i < manifest.layers.length; i++) stack.push(await ensureLayer(i));
+      const contentBytes = stack.reduce((n, h) => n + h.info.contentBytes, 0);
+      // The tree: the appc manifest and the layer list; the rootfs is the layers themselves (never rendered).
+      await fs.mkdir(work, { mode: 0o755 });
+      const root: RootLookup = (rel) => lookupInLayers([...stack].reverse().map((h) => ({
+        tree: h.tree, whiteouts: new Set(h.info.whiteouts), opaque: new Set(h.info.opaque),
+      })), rel);
       const appc = convertConfig({
         name: imageNameOf(ref), config, reference, manifestDigest: top.digest,
         ...(ref.kind === 'docker' ? { registry: ref.registry, repository: ref.repository, ...(ref.tag !== undefined ? { tag: ref.tag } : {}) } : {}),
         ...(ref.kind !== 'docker' && ref.ref !== undefined ? { tag: ref.ref } : {}),
-        passwd: await rootfsText(path.join(work, 'rootfs'), 'etc/passwd'),
-        group: await rootfsText(path.join(work, 'rootfs'), 'etc/group'),
+        passwd: await rootText(root, 'etc/passwd'),
+        group: await rootText(root, 'etc/group'),
       });
       await fs.writeFile(path.join(work, 'manifest'), serializeImageManifest(appc) + '\n');
       await fs.writeFile(path.join(work, TREE_LAYERS_FILE), JSON.stringify(layers) + '\n');
-      // The rendered tree is hard links into the layers: it takes no data blocks of its own, and walking it
-      // to count would cost a stat per file.
-      const treeSize = contentBytes;
-      await ensureStoreDir(l.trees);
-      try {
-        await fs.rename(work, l.tree(id));
-      } catch (err) {
-        if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
-        await fs.rm(work, { recursive: true, force: true });
-      }
       const now = new Date().toISOString();
       const oci: OciRecordInfo = {
         reference, manifestDigest: top.digest, configDigest: manifest.config.digest, layers,
         source: ref.kind === 'docker' ? `${ref.registry}/${ref.repository}` : ref.path,
         ...(ref.kind === 'docker' && ref.tag !== undefined ? { tag: ref.tag } : {}),
       };
+      // The tree holds no files of its own beyond these two: its size is the layers' content bytes.
       const record: ImageRecord = {
-        id, name: appc.name, labels: appc.labels, importTime: now, lastUsed: now, blobSize: blobBytes, size: contentBytes,
-        treeSize, compression: 'oci', latest: ref.kind === 'docker' && ref.tag === 'latest', dependencies: [], oci,
+        id, name: appc.name, labels: appc.labels, importTime: now, lastUsed: now, blobSize: manifest.layers.reduce((n, d) => n + d.size, 0),
+        size: contentBytes, treeSize: contentBytes, compression: 'oci', latest: ref.kind === 'docker' && ref.tag === 'latest', dependencies: [], oci,
       };
-      // The blob file must exist for the store's bookkeeping (touchRecord): the image's manifest, by its Image ID.
-      await ensureStoreDir(l.blobs);
-      await fs.writeFile(l.blob(id), top.bytes, { flag: 'w' });
-      await writeRecord(l, record);
-      return record;
-    } catch (err) {
-      await fs.rm(work, { recursive: true, force: true });
-      throw err;
+      const pending: PendingImage = {
+        id, work, record, manifestBytes: top.bytes, manifestDigest: top.digest, configBytes, configDigest: manifest.config.digest, layers, held,
+      };
+      await testPause('oci-before-commit', `the layers of ${id} are ready, its record is not written`);
+      // A stored layer removed meanwhile (image rm/gc of the last image that had it) is fetched again, then the
+      // commit is tried again; each round needs another removal to race it, so a few rounds end it.
+      for (let round = 0; ; round++) {
+        const gone = await commit(l, pending);
+        if (gone.length === 0) return record;
+        if (round === 3) throw new RktError('ESTORE', `${what}: layers of the image were removed from the store while it was fetched, ${round + 1} times`, { hint: 'fetch it again once no image gc or image rm is running' });
+        opts.note?.(`rkt: ${reference}: ${gone.length} stored layer(s) were removed meanwhile: fetching them again`);
+        for (const d of gone) await ensureLayer(layers.indexOf(d));
+      }
+    } finally {
+      // What the commit did not publish (all of it on failure).
+      for (const p of scratch) await fs.rm(p, { recursive: true, force: true });
     }
   } finally {
     await src.close();

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isErrno, RktError, UsageError } from '../common/errors.js';
+import type { RootLookup } from '../store/oci-lowers.js';
 
 export const ACE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -65,16 +66,17 @@ export function parseEnvFile(file: string, text: string): [string, string][] {
 /**
  * Resolve `p` (absolute, as seen inside the app) to a host path inside `root`, following symlinks as the app
  * would see them: absolute targets restart at `root`, `..` never climbs above it. Returns undefined when a
- * component does not exist.
+ * component does not exist. `root` is a directory, or a lookup through an OCI image's layers (oci-lowers.ts).
  */
-export async function resolveInRoot(root: string, p: string, depth = 0): Promise<string | undefined> {
+export async function resolveInRoot(root: string | RootLookup, p: string, depth = 0): Promise<string | undefined> {
   if (depth > 40) throw new RktError('ESYMLINKLOOP', `too many levels of symbolic links resolving ${p}`);
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
   const done: string[] = [];
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';
     if (part === '..') { done.pop(); continue; }
-    const host = path.join(root, ...done, part);
+    const host = typeof root === 'string' ? path.join(root, ...done, part) : await root([...done, part].join('/'));
+    if (host === undefined) return undefined;
     let st;
     try {
       st = await fs.lstat(host);
@@ -90,7 +92,7 @@ export async function resolveInRoot(root: string, p: string, depth = 0): Promise
     }
     done.push(part);
   }
-  return path.join(root, ...done);
+  return typeof root === 'string' ? path.join(root, ...done) : root(done.join('/'));
 }
 
 interface Entry { readonly name: string; readonly id: number }
@@ -111,7 +113,7 @@ export function parseIdFile(text: string): Entry[] {
  * The numeric id for an app's `user` or `group` as appc allows it: a number; a name looked up in the image's
  * own /etc/passwd or /etc/group; or an absolute path, meaning the owner (group) of that file in the image.
  */
-export async function resolveId(kind: 'user' | 'group', spec: string, rootfs: string, app: string): Promise<number> {
+export async function resolveId(kind: 'user' | 'group', spec: string, rootfs: string | RootLookup, app: string): Promise<number> {
   if (/^\d+$/.test(spec)) return Number(spec);
   if (spec.startsWith('/')) {
     const host = await resolveInRoot(rootfs, spec);
@@ -128,7 +130,7 @@ export async function resolveId(kind: 'user' | 'group', spec: string, rootfs: st
 }
 
 /** Fail, with rkt's words, if the app's executable is not in its image. */
-export async function checkExec(rootfs: string, exec: string, imageName: string): Promise<void> {
+export async function checkExec(rootfs: string | RootLookup, exec: string, imageName: string): Promise<void> {
   if (!exec.startsWith('/')) throw new RktError('EAPP', `exec ${exec}: not an absolute path (image ${imageName})`);
   const host = await resolveInRoot(rootfs, exec);
   if (host === undefined) throw new RktError('EAPP', `exec ${exec}: no such file in image ${imageName}`);

@@ -12,6 +12,7 @@ import { serializePodManifest, type PodManifest } from '../image/pod-manifest.js
 import * as layout from '../pod/layout.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
 import type { InsecureCheck } from '../common/options.js';
+import type { LayeredRoot, RootLookup, StackLayer } from '../store/oci-lowers.js';
 import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
 import { resolveAppIsolation, unavailableCapabilityNotes, unenforcedResourcesNote, type AppIsolation } from './isolation.js';
 
@@ -26,6 +27,8 @@ export type LayoutStep =
   | { readonly op: 'remove'; readonly path: string }
   /** Copy a whole tree (owners, modes, links kept) to `to`, which must not exist. */
   | { readonly op: 'copyTree'; readonly from: string; readonly to: string }
+  /** An OCI image's layers (top first) rendered into `to`, which must not exist, as a copy the pod owns. */
+  | { readonly op: 'renderLayers'; readonly layers: readonly StackLayer[]; readonly scratch: string; readonly to: string }
   /** A file with this content (`append`: created if missing, kept if present). */
   | { readonly op: 'write'; readonly path: string; readonly content: string; readonly mode: number; readonly append?: boolean }
   /** A file written atomically (temp, fsync, rename): the records others read. */
@@ -40,6 +43,11 @@ export interface LayoutInput {
   readonly manifest: PodManifest;
   /** The store's rendered tree of an image, by Image ID (its `rootfs/` is the image's root). */
   readonly treeOf: (imageId: string) => string;
+  /**
+   * An OCI image's root as its layers give it (its tree then has no rootfs/), or undefined for an ACI. Not
+   * given: every image's root is its tree's rootfs/.
+   */
+  readonly layeredRootOf?: (imageId: string) => Promise<LayeredRoot | undefined>;
   readonly stage1Id: string;
   readonly hostname: string;
   readonly net: 'host' | 'none' | 'pod';
@@ -75,9 +83,10 @@ async function mkdirLike(dir: string, like?: string): Promise<LayoutStep> {
 }
 
 /** Files an app gets per the ACE when its image lacks them: /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab. */
-async function aceFiles(imageRoot: string, upper: string, hostname: string, net: 'host' | 'none' | 'pod', given: { resolvConf?: string | null; hosts?: string } = {}): Promise<LayoutStep[]> {
+async function aceFiles(imageRoot: string | RootLookup, upper: string, hostname: string, net: 'host' | 'none' | 'pod', given: { resolvConf?: string | null; hosts?: string } = {}): Promise<LayoutStep[]> {
   const etcLower = await resolveInRoot(imageRoot, '/etc');
-  const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === path.join(imageRoot, 'etc');
+  const etcDirect = typeof imageRoot === 'string' ? path.join(imageRoot, 'etc') : await imageRoot('etc');
+  const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === etcDirect;
   const etc = path.join(upper, 'etc');
   const missing = async (p: string) => (await resolveInRoot(imageRoot, p)) === undefined;
   const steps: LayoutStep[] = [await mkdirLike(etc, lowerEtcIsDir ? etcLower : undefined)];
@@ -160,7 +169,9 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
   for (const a of manifest.apps) {
     const app = a.app;
     if (app === undefined) throw new RktError('EAPP', `app ${a.name} has no app section`);
-    const imageRoot = path.join(i.treeOf(a.image.id), 'rootfs');
+    // An OCI image is looked at through its layers (its tree has no rendered rootfs/); an ACI through its tree.
+    const layered = await i.layeredRootOf?.(a.image.id);
+    const imageRoot: string | RootLookup = layered?.lookup ?? path.join(i.treeOf(a.image.id), 'rootfs');
     const imageName = a.image.name ?? a.image.id;
     await checkExec(imageRoot, app.exec[0] ?? '', imageName);
     const uid = await resolveId('user', app.user, imageRoot, a.name);
@@ -168,11 +179,15 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
     const mountTarget = path.join(s1Root, 'opt', 'stage2', a.name, 'rootfs');
     let upper: string;
     if (i.noOverlay) {
-      steps.push({ op: 'mkdir', path: path.dirname(mountTarget) }, { op: 'copyTree', from: imageRoot, to: mountTarget });
+      steps.push({ op: 'mkdir', path: path.dirname(mountTarget) }, layered !== undefined
+        ? { op: 'renderLayers', layers: layered.stack, scratch: layered.scratch, to: mountTarget }
+        : { op: 'copyTree', from: path.join(i.treeOf(a.image.id), 'rootfs'), to: mountTarget });
       upper = mountTarget;
     } else {
       upper = layout.overlayUpperDir(pod, a.name);
-      const rootSt = await fs.stat(imageRoot);
+      const rootDir = typeof imageRoot === 'string' ? imageRoot : await imageRoot('');
+      if (rootDir === undefined) throw new RktError('EAPP', `image ${imageName} has no layers: app ${a.name} has no root`);
+      const rootSt = await fs.stat(rootDir);
       steps.push({ op: 'mkdir', path: mountTarget }, { op: 'mkdir', path: upper, mode: rootSt.mode & 0o7777 }, { op: 'mkdir', path: layout.overlayWorkDir(pod, a.name) });
     }
     steps.push(...await aceFiles(imageRoot, upper, i.hostname, i.net, {
@@ -243,6 +258,11 @@ export async function applyLayout(steps: readonly LayoutStep[]): Promise<void> {
       case 'copyTree': {
         const { copyTree } = await import('../common/fs-tree.js');
         await copyTree(s.from, s.to);
+        break;
+      }
+      case 'renderLayers': {
+        const { renderStackCopy } = await import('../store/oci.js');
+        await renderStackCopy(s.layers, s.scratch, s.to);
         break;
       }
       case 'write':

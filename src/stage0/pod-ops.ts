@@ -87,8 +87,10 @@ export async function enterPod(store: Store, pod: PodInfo, app: string | undefin
   const env: NodeJS.ProcessEnv = Object.fromEntries((a.app?.environment ?? []).map((e) => [e.name, e.value]));
   let argv = [...cmd];
   if (argv.length === 0) {
-    const bash = path.join(store.layout.tree(a.image.id), 'rootfs', 'bin', 'bash');
-    argv = [(await fs.lstat(bash).then(() => true, () => false)) ? '/bin/bash' : '/bin/sh'];
+    const { ociImageRoot } = await import('../store/oci-lowers.js');
+    const layered = await ociImageRoot(store.layout, a.image.id);
+    const bash = layered !== undefined ? await (await import('./app-setup.js')).resolveInRoot(layered.lookup, '/bin/bash') : path.join(store.layout.tree(a.image.id), 'rootfs', 'bin', 'bash');
+    argv = [bash !== undefined && (await fs.lstat(bash).then(() => true, () => false)) ? '/bin/bash' : '/bin/sh'];
   }
   const r = await runProgram(await entrypoint(store, pod, 'stage1Enter'), [String(pod.pid), chosen, ...argv], { cwd: pod.dir, env, stdio: 'inherit' });
   return r.code;
@@ -240,13 +242,14 @@ export async function exportPodApp(store: Store, pod: PodInfo, app: string | und
   const options = await readPodOptions(pod.dir);
   const { buildAci } = await import('../image/aci-build.js');
   const { overlayUpperDir, appRootfs } = await import('../pod/layout.js');
+  const { imageLowerDirs } = await import('../store/oci-lowers.js');
   const work = await fs.mkdtemp(path.join(pod.dir, '.export-'));
   try {
     await fs.copyFile(path.join(tree, 'manifest'), path.join(work, 'manifest'));
     await fs.mkdir(path.join(work, 'rootfs'));
     const rootfsMount = options.noOverlay
       ? { kind: 'bind' as const, layers: [appRootfs(pod.dir, a.name)] }
-      : { kind: 'overlay' as const, layers: [overlayUpperDir(pod.dir, a.name), path.join(tree, 'rootfs')] };
+      : { kind: 'overlay' as const, layers: [overlayUpperDir(pod.dir, a.name), ...(imageLowerDirs(store.layout, a.image.id) ?? [path.join(tree, 'rootfs')])] };
     const info = await buildAci(work, out, 'none', { rootfsMount });
     return info.imageId;
   } finally {

@@ -19,6 +19,7 @@ import { appEntryIsolators, capabilitiesOfMask, resolveAppIsolation, type Isolat
 import type { NetworkPlan } from '../net/networks.js';
 import { applyLayout, OPTIONS_FILE, planPodLayout } from './pod-layout.js';
 import type { IdShift } from '../stage1/launch.js';
+import { ociImageRoot } from '../store/oci-lowers.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
 
 export interface AppRequest {
@@ -303,7 +304,7 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
   const { steps, notes } = await planPodLayout({
-    pod, manifest, treeOf: (id) => store.layout.tree(id), stage1Id: stage1.record.id, hostname, net: req.net,
+    pod, manifest, treeOf: (id) => store.layout.tree(id), layeredRootOf: (id) => ociImageRoot(store.layout, id), stage1Id: stage1.record.id, hostname, net: req.net,
     ...(req.resolvConf !== undefined ? { resolvConf: req.resolvConf } : {}), ...(req.hosts !== undefined ? { hosts: req.hosts } : {}),
     interactive: req.interactive, noOverlay: req.noOverlay, journal: req.journal === true, options,
     ...(req.metadataUrl !== undefined ? { metadataUrl: req.metadataUrl } : {}),

@@ -9,13 +9,22 @@ import { decompress, detectCompression } from '../image/compression.js';
 import { peek } from '../image/aci.js';
 import type { Store } from './store.js';
 import { listRecords, type ImageRecord } from './records.js';
+import type { OciRecordInfo } from './oci.js';
 import { applyPathWhitelist, overlayInto } from './render.js';
 
 /**
  * Remove an image: its record first (from then on no command sees it), then its tree, layer, blob and remote
- * cache entries. Safe to interrupt: leftovers without a record are collected by gc.
+ * cache entries. Safe to interrupt: leftovers without a record are collected by gc. An OCI image is removed
+ * under the OCI lock (oci.ts), with the layers and blobs no remaining image uses; the caller must not hold it.
  */
 export async function removeImage(store: Store, rec: ImageRecord): Promise<void> {
+  if (rec.oci === undefined) return removeImageLocked(store, rec);
+  const { withOciLock } = await import('./oci.js');
+  return withOciLock(store.layout, () => removeImageLocked(store, rec));
+}
+
+/** removeImage with the OCI lock held by the caller (or not needed: an ACI). */
+async function removeImageLocked(store: Store, rec: ImageRecord): Promise<void> {
   const l = store.layout;
   await fs.rm(l.record(rec.id), { force: true });
   // The record is gone for every command from now on; a crash before the directory is flushed may bring it back.
@@ -23,8 +32,8 @@ export async function removeImage(store: Store, rec: ImageRecord): Promise<void>
   await removeLeftovers(store, rec.id);
   // An OCI image's layers and blobs go only when no remaining image uses them.
   if (rec.oci !== undefined) {
-    const { removeUnusedOciData } = await import('./oci.js');
-    const gone = await removeUnusedOciData(l);
+    const { removeUnusedOciDataLocked } = await import('./oci.js');
+    const gone = await removeUnusedOciDataLocked(l);
     trace(`removing image ${rec.id}: ${gone.length} layer(s) no other image uses removed`);
   }
 }
@@ -100,9 +109,10 @@ export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet
   }
   const leftovers: string[] = [];
   for (const n of await listDir(l.tmp)) {
-    // Staging dirs (`import-<pid>-…`) and partial downloads (`download-<hash>.<ctx>-<pid>-<start>.part|json`)
-    // of a live fetch stay; a dead fetch's partial stays resumable for the grace period.
-    const pid = Number(/^import-(\d+)-/.exec(n)?.[1] ?? /^download-[0-9a-f]+\.[0-9a-f]+-(\d+)-/.exec(n)?.[1]);
+    // Staging dirs (`import-<pid>-…`; OCI fetches' `blob-`, `layer-`, `oci-`, `oci-archive-`, renderings'
+    // `render-`) and partial downloads (`download-<hash>.<ctx>-<pid>-<start>.part|json`) of a live process
+    // stay; a dead fetch's partial stays resumable for the grace period.
+    const pid = Number(/^(?:import|blob|layer|oci|oci-archive|render)-(\d+)-/.exec(n)?.[1] ?? /^download-[0-9a-f]+\.[0-9a-f]+-(\d+)-/.exec(n)?.[1]);
     if (Number.isInteger(pid) && pidAlive(pid)) continue;
     if (n.startsWith('download-')) {
       const st = await fs.stat(path.join(l.tmp, n)).catch((err: unknown) => { if (isErrno(err, 'ENOENT')) return undefined; throw err; });
@@ -111,18 +121,21 @@ export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet
     await fs.rm(path.join(l.tmp, n), { recursive: true, force: true });
     leftovers.push(path.join(l.tmp, n));
   }
-  const live = new Set((await listRecords(l)).map((r) => r.id));
-  for (const dir of [l.trees, l.layers, l.blobs]) {
-    for (const n of await listDir(dir)) {
-      if (live.has(n) || n.startsWith('.')) continue;
-      await fs.rm(path.join(dir, n), { recursive: true, force: true });
-      leftovers.push(path.join(dir, n));
+  // No store yet: nothing to sweep (and no lock file to make).
+  if ((await listDir(l.root)).length === 0) return { removed, leftovers };
+  // Under the OCI lock: an OCI fetch publishes its tree and blob and writes its record under it.
+  const { withOciLock, removeUnusedOciDataLocked } = await import('./oci.js');
+  await withOciLock(l, async () => {
+    const live = new Set((await listRecords(l)).map((r) => r.id));
+    for (const dir of [l.trees, l.layers, l.blobs]) {
+      for (const n of await listDir(dir)) {
+        if (live.has(n) || n.startsWith('.')) continue;
+        await fs.rm(path.join(dir, n), { recursive: true, force: true });
+        leftovers.push(path.join(dir, n));
+      }
     }
-  }
-  if (records.some((r) => r.oci !== undefined)) {
-    const { removeUnusedOciData } = await import('./oci.js');
-    for (const d of await removeUnusedOciData(l)) leftovers.push(`layer ${d}`);
-  }
+    for (const d of await removeUnusedOciDataLocked(l)) leftovers.push(`layer ${d}`);
+  });
   return { removed, leftovers };
 }
 
@@ -130,20 +143,21 @@ export async function gcImages(store: Store, graceMs: number, inUse: ReadonlySet
  * An OCI image exported as an ACI: its tree (the appc manifest it yields and the rootfs its layers render to),
  * by GNU tar (owners, modes, xattrs kept). Its Image ID is then that ACI's own, not the OCI image's.
  */
-async function exportOciImage(store: Store, rec: ImageRecord, out: string, tmp: string): Promise<void> {
+async function exportOciImage(store: Store, rec: ImageRecord & { readonly oci: OciRecordInfo }, out: string, tmp: string): Promise<void> {
   const { spawn } = await import('node:child_process');
-  const tree = store.layout.tree(rec.id);
+  const { withOciTree } = await import('./oci.js');
   try {
-    await new Promise<void>((resolve, reject) => {
+    await withOciTree(store.layout, rec, (tree) => new Promise<void>((resolve, reject) => {
       const child = spawn('tar', ['--create', `--file=${tmp}`, `--directory=${tree}`, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', 'manifest', 'rootfs'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.setEncoding('utf8').on('data', (t: string) => { err += t; });
       child.on('error', reject);
       child.on('close', (code) => code === 0 ? resolve() : reject(new Error(`tar exited ${code}: ${err.trim()}`)));
-    });
+    }));
     await fs.rename(tmp, out);
   } catch (err) {
     await fs.rm(tmp, { force: true });
+    if (err instanceof RktError && err.code === 'ESTORE') throw err;
     throw new RktError('EEXPORT', `cannot export ${rec.id} to ${out}: ${describe(err)}`, { cause: err });
   }
 }
@@ -151,7 +165,7 @@ async function exportOciImage(store: Store, rec: ImageRecord, out: string, tmp: 
 /** Write the image's uncompressed tar (its Image ID bytes) to `out`, atomically. */
 export async function exportImage(store: Store, rec: ImageRecord, out: string): Promise<void> {
   const tmp = tempNameFor(path.resolve(out));
-  if (rec.oci !== undefined) return exportOciImage(store, rec, out, tmp);
+  if (rec.oci !== undefined) return exportOciImage(store, { ...rec, oci: rec.oci }, out, tmp);
   try {
     const { head, stream } = await peek(createReadStream(store.layout.blob(rec.id)), 6);
     const plain = decompress(stream, detectCompression(head), store.layout.blob(rec.id));
@@ -213,6 +227,7 @@ async function diffTrees(want: string, have: string): Promise<string[]> {
  * tampered tree with a fresh rendering. Returns the differences found.
  */
 export async function verifyImage(store: Store, rec: ImageRecord, repair: boolean): Promise<string[]> {
+  if (rec.oci !== undefined) return verifyOciImage(store, { ...rec, oci: rec.oci }, repair);
   const l = store.layout;
   const staged = await store.stage(createReadStream(l.blob(rec.id)), l.blob(rec.id));
   try {
@@ -241,4 +256,32 @@ export async function verifyImage(store: Store, rec: ImageRecord, repair: boolea
   } finally {
     await staged.discard();
   }
+}
+
+/**
+ * Check an OCI image: its manifest and config blobs against their digests, then each layer's tree against its
+ * blob (extracted again; its diff_id must be the one recorded when it was fetched), repairing a tampered layer
+ * tree with `repair`. Returns the differences found. A blob that no longer matches is ECORRUPT.
+ */
+async function verifyOciImage(store: Store, rec: ImageRecord & { readonly oci: OciRecordInfo }, repair: boolean): Promise<string[]> {
+  const l = store.layout;
+  const { ociBlob, verifyLayer } = await import('./oci.js');
+  const blob = async (digest: string): Promise<Buffer> => {
+    const bytes = await fs.readFile(ociBlob(l, digest)).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      throw new RktError('ECORRUPT', `stored image ${rec.id} is corrupt: its blob ${digest} is missing`, { hint: 'remove it with "rkt image rm" and fetch it again' });
+    });
+    if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+      throw new RktError('ECORRUPT', `stored image ${rec.id} is corrupt: its blob ${digest} no longer matches its digest`, { hint: 'remove it with "rkt image rm" and fetch it again' });
+    }
+    return bytes;
+  };
+  await blob(rec.oci.manifestDigest);
+  await blob(rec.oci.configDigest);
+  const diffs: string[] = [];
+  for (const d of new Set(rec.oci.layers)) {
+    await blob(d);
+    diffs.push(...await verifyLayer(l, d, `image ${rec.id}: layer ${d}`, repair, diffTrees));
+  }
+  return diffs;
 }

@@ -2,15 +2,23 @@
  * OCI images in the store: blobs by digest, once (`cas/oci/blobs/sha256-<hex>`); each layer extracted once into
  * a layer of its own (`cas/oci/layers/sha256-<hex>/{tree/,layer.json}`), with the layer's whiteouts made
  * overlayfs whiteouts (a 0/0 character device for `.wh.NAME`, the `trusted.overlay.opaque=y` xattr for
- * `.wh..wh..opq`) so that a pod can stack the layers as overlay lower dirs; `layer.json` lists them so that a
- * rendered tree honours them too. An OCI image's record carries `oci` (its config and ordered layers); its
- * `trees/<id>/` holds the appc manifest and a rootfs rendered from the layers by hard links (for planning pods,
- * `--no-overlay`, `image extract/render/export`). Layer extraction takes the same hostile-tar rules as ACIs:
- * every header is checked (tar-scan.ts) before GNU tar sees it.
+ * `.wh..wh..opq`) so that a pod can stack the layers as overlay lower dirs; `layer.json` lists them (and the
+ * layer's diff_id, checked when it was extracted) so that lookups and renderings honour them too. An OCI
+ * image's record carries `oci` (its config and ordered layers); its `trees/<id>/` holds only the appc manifest
+ * and the layer list: nothing is rendered at fetch time. Pods are planned by lookups through the layers
+ * (oci-lowers.ts); `--no-overlay`, `image extract/render/export` render the layers when they run, by hard
+ * links into `cas/tmp/render-<pid>-…/`, removed after. Layer extraction takes the same hostile-tar rules as
+ * ACIs: every header is checked (tar-scan.ts) before GNU tar sees it.
+ *
+ * Lock: `cas/oci/lock` (flock, exclusive) is held while a fetch re-checks its layers and commits its record,
+ * and while `image rm`/`gc` decide which layers and blobs no record names and remove them; so a fetch that
+ * reuses a stored layer either commits before the removal looks (and the layer is kept) or finds it gone at
+ * commit (and stores it again).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { constants as fsc, createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,7 +32,7 @@ import { startExtraction } from './extract.js';
 import { ensureStoreDir, type StoreLayout } from './layout.js';
 import { listRecords, type ImageRecord } from './records.js';
 import { overlayInto } from './render.js';
-import { ociLayerTree } from './oci-lowers.js';
+import { ociLayerTree, type StackLayer } from './oci-lowers.js';
 
 /** What an OCI image's record keeps of it. */
 export interface OciRecordInfo {
@@ -47,6 +55,10 @@ export interface LayerInfo {
   readonly opaque: readonly string[];
   readonly entries: number;
   readonly contentBytes: number;
+  /** The sha256 of the layer's uncompressed tar (`sha256:<hex>`), computed while it was extracted. */
+  readonly diffId: string;
+  /** How its blob is compressed (from its media type), for `rkt image verify`. */
+  readonly compression: 'gzip' | 'zstd' | 'none';
 }
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -165,14 +177,17 @@ function decoded(input: Readable, compression: 'gzip' | 'zstd' | 'none', what: s
   return decompress(input, 'zstd', what);
 }
 
+/** A layer extracted into the store's tmp/ (`work`: `tree/` and `layer.json`), not yet published. */
+export interface StagedLayer { readonly work: string; readonly info: LayerInfo }
+
 /**
- * Extract the layer blob `blobFile` (compressed as `compression`) into the store as layer `digest`, unless it is
- * there already. Every header is checked before GNU tar sees it; whiteouts become overlayfs whiteouts; the
- * layer is published by one rename. Returns its info.
+ * Extract the layer blob `blobFile` (compressed as `compression`) into a staging directory under tmp/: every
+ * header is checked before GNU tar sees it, the uncompressed bytes are hashed beside the extraction (no second
+ * pass), and when `expect` is given the hash must be its diff_id (EOCIDIFFID, naming the layer and both
+ * digests). Whiteouts become overlayfs whiteouts. On failure nothing is left in tmp/.
  */
-export async function storeLayer(l: StoreLayout, digest: string, blobFile: string, compression: 'gzip' | 'zstd' | 'none', what: string): Promise<LayerInfo> {
-  const existing = await readLayerInfo(l, digest);
-  if (existing !== undefined) return existing;
+export async function stageLayer(l: StoreLayout, digest: string, blobFile: string, compression: 'gzip' | 'zstd' | 'none', what: string,
+  expect?: { readonly diffId: string; readonly index: number }): Promise<StagedLayer> {
   await ensureStoreDir(l.tmp);
   const work = path.join(l.tmp, `layer-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
@@ -181,6 +196,7 @@ export async function storeLayer(l: StoreLayout, digest: string, blobFile: strin
     const checker = new LayerChecker(what);
     let entries = 0;
     let contentBytes = 0;
+    const hash: Hash = createHash('sha256');
     const scanner = new TarScanner({ onEntry: (h) => { checker.check(h); entries++; contentBytes += h.size; return false; } });
     const extraction = startExtraction(tree, what);
     const sink = extraction.stdin;
@@ -193,8 +209,9 @@ export async function storeLayer(l: StoreLayout, digest: string, blobFile: strin
           done(err as Error);
           return;
         }
+        hash.update(chunk);
         // GNU tar may stop reading at the end-of-archive blocks (a closed sink takes no more bytes): the rest
-        // is still scanned.
+        // is still scanned and hashed.
         if (sink.destroyed || sink.writableFinished || sink.write(chunk)) done();
         else settle(sink, ['drain', 'close', 'error'], done);
       },
@@ -225,22 +242,95 @@ export async function storeLayer(l: StoreLayout, digest: string, blobFile: strin
       throw new RktError('EEXTRACT', `${what}: cannot read the layer: ${describe(err)}`, { cause: err });
     }
     await extraction.done;
-    const info: LayerInfo = { digest, whiteouts: checker.whiteouts, opaque: checker.opaque, entries, contentBytes };
+    const diffId = `sha256:${hash.digest('hex')}`;
+    if (expect !== undefined && diffId !== expect.diffId) throw diffIdMismatch(what, expect.index, expect.diffId, diffId);
+    const info: LayerInfo = { digest, whiteouts: checker.whiteouts, opaque: checker.opaque, entries, contentBytes, diffId, compression };
     await convertWhiteouts(tree, info, what);
     await fs.writeFile(path.join(work, 'layer.json'), JSON.stringify(info) + '\n');
-    await ensureStoreDir(ociLayersDir(l));
-    try {
-      await fs.rename(work, ociLayer(l, digest));
-      await fsyncDir(ociLayersDir(l));
-    } catch (err) {
-      // Another fetch published the same layer first: identical content, keep theirs.
-      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
-      await fs.rm(work, { recursive: true, force: true });
-    }
-    return info;
+    return { work, info };
   } catch (err) {
     await fs.rm(work, { recursive: true, force: true });
     throw err;
+  }
+}
+
+export function diffIdMismatch(what: string, index: number, expected: string, actual: string): RktError {
+  return new RktError('EOCIDIFFID', `${what}: the image config's rootfs.diff_ids[${index}] is ${expected}, but the layer's uncompressed content is ${actual}`, {
+    hint: 'the image is corrupt or its config does not describe its layers: rebuild or push it again',
+  });
+}
+
+/**
+ * Extract the layer blob `blobFile` into the store as layer `digest`, unless it is there already (see
+ * stageLayer; `expect` is checked against a stored layer's recorded diff_id too). The layer is published by
+ * one rename. Returns its info.
+ */
+export async function storeLayer(l: StoreLayout, digest: string, blobFile: string, compression: 'gzip' | 'zstd' | 'none', what: string,
+  expect?: { readonly diffId: string; readonly index: number }): Promise<LayerInfo> {
+  const existing = await readLayerInfo(l, digest);
+  if (existing !== undefined) {
+    if (expect !== undefined && existing.diffId !== expect.diffId) throw diffIdMismatch(what, expect.index, expect.diffId, existing.diffId);
+    return existing;
+  }
+  const staged = await stageLayer(l, digest, blobFile, compression, what, expect);
+  await publishLayer(l, staged);
+  return staged.info;
+}
+
+/** Publish a staged layer by one rename (a layer published meanwhile by another fetch is kept: same content). */
+export async function publishLayer(l: StoreLayout, staged: StagedLayer): Promise<void> {
+  try {
+    await ensureStoreDir(ociLayersDir(l));
+    try {
+      await fs.rename(staged.work, ociLayer(l, staged.info.digest));
+      await fsyncDir(ociLayersDir(l));
+    } catch (err) {
+      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+      // What is there is complete, or a layer of an older store without a recorded diff_id: replaced.
+      if ((await readLayerInfo(l, staged.info.digest)) === undefined) {
+        const dir = ociLayer(l, staged.info.digest);
+        const old = `${dir}.old-${process.pid}`;
+        await fs.rename(dir, old);
+        await fs.rename(staged.work, dir);
+        await fs.rm(old, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await fs.rm(staged.work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Check stored layer `digest` against its blob: the blob is extracted again into tmp/ (its diff_id must be the
+ * recorded one) and the trees compared with `diff`. With `repair`, a layer tree that differs is replaced by the
+ * fresh extraction. Returns the differences (paths prefixed by the layer).
+ */
+export async function verifyLayer(l: StoreLayout, digest: string, what: string, repair: boolean,
+  diff: (want: string, have: string) => Promise<string[]>): Promise<string[]> {
+  const info = await readLayerInfo(l, digest);
+  if (info === undefined) {
+    throw new RktError('ECORRUPT', `${what} is missing from the store (or its layer.json is damaged)`, { hint: 'remove the images that use it and fetch them again' });
+  }
+  const staged = await stageLayer(l, digest, ociBlob(l, digest), info.compression, what, { diffId: info.diffId, index: 0 })
+    .catch((err: unknown) => {
+      if (err instanceof RktError && err.code === 'EOCIDIFFID') {
+        throw new RktError('ECORRUPT', `stored layer ${digest} is corrupt: its blob no longer yields the diff_id recorded when it was fetched`, { cause: err, hint: 'remove the images that use it and fetch them again' });
+      }
+      throw err;
+    });
+  try {
+    const diffs = await diff(path.join(staged.work, 'tree'), ociLayerTree(l, digest));
+    if (diffs.length > 0 && repair) {
+      const dir = ociLayer(l, digest);
+      const old = `${dir}.old-${process.pid}`;
+      await fs.rename(dir, old).catch((err: unknown) => { if (!isErrno(err, 'ENOENT')) throw err; });
+      await fs.rename(staged.work, dir);
+      await fsyncDir(ociLayersDir(l));
+      await fs.rm(old, { recursive: true, force: true });
+    }
+    return diffs.map((d) => `layer ${digest}: ${d}`);
+  } finally {
+    await fs.rm(staged.work, { recursive: true, force: true });
   }
 }
 
@@ -253,19 +343,37 @@ export async function readLayerInfo(l: StoreLayout, digest: string): Promise<Lay
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('ESTORE', `cannot read layer ${digest}: ${describe(err)}`, { cause: err });
   }
-  const v = JSON.parse(text) as LayerInfo;
-  return v.digest === digest && Array.isArray(v.whiteouts) && Array.isArray(v.opaque) ? v : undefined;
+  let v: LayerInfo;
+  try {
+    v = JSON.parse(text) as LayerInfo;
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    return undefined;
+  }
+  // A layer stored before diff_ids were recorded counts as not stored: it is extracted (and checked) again.
+  const known = typeof v.diffId === 'string' && ['gzip', 'zstd', 'none'].includes(v.compression);
+  return v.digest === digest && Array.isArray(v.whiteouts) && Array.isArray(v.opaque) && known ? v : undefined;
+}
+
+/** The layers (digests, bottom first) as a stack for lookups and renderings, top first. */
+export async function layerStack(l: StoreLayout, layers: readonly string[]): Promise<StackLayer[]> {
+  const stack: StackLayer[] = [];
+  for (const digest of [...layers].reverse()) {
+    const info = await readLayerInfo(l, digest);
+    if (info === undefined) throw new RktError('ESTORE', `layer ${digest} is missing from the store`, { hint: 'fetch the image again' });
+    stack.push({ tree: ociLayerTree(l, digest), whiteouts: new Set(info.whiteouts), opaque: new Set(info.opaque) });
+  }
+  return stack;
 }
 
 /**
- * Render the layers (bottom first) into `rootfs` (an existing, empty directory) by hard links, honouring each
- * layer's whiteouts and opaque directories: the tree a pod would see through the overlay.
+ * Render a stack of layers (top first) into `rootfs` (an existing, empty directory) by hard links, honouring
+ * each layer's whiteouts and opaque directories: the tree a pod would see through the overlay. `rootfs` must be
+ * on the layers' filesystem.
  */
-export async function renderLayers(l: StoreLayout, layers: readonly string[], rootfs: string): Promise<void> {
-  for (const digest of layers) {
-    const info = await readLayerInfo(l, digest);
-    if (info === undefined) throw new RktError('ESTORE', `layer ${digest} is missing from the store`, { hint: 'fetch the image again' });
-    for (const dir of info.opaque) {
+export async function renderStack(stack: readonly StackLayer[], rootfs: string): Promise<void> {
+  for (const layer of [...stack].reverse()) {
+    for (const dir of layer.opaque) {
       const d = path.join(rootfs, dir);
       let names: string[] = [];
       try {
@@ -275,10 +383,95 @@ export async function renderLayers(l: StoreLayout, layers: readonly string[], ro
       }
       for (const n of names) await fs.rm(path.join(d, n), { recursive: true, force: true });
     }
-    for (const w of info.whiteouts) await fs.rm(path.join(rootfs, w), { recursive: true, force: true });
-    await overlayInto(ociLayerTree(l, digest), rootfs);
+    for (const w of layer.whiteouts) await fs.rm(path.join(rootfs, w), { recursive: true, force: true });
+    await overlayInto(layer.tree, rootfs);
     // overlayInto linked the whiteout devices themselves: they mean "absent" here.
-    for (const w of info.whiteouts) await fs.rm(path.join(rootfs, w), { recursive: true, force: true });
+    for (const w of layer.whiteouts) await fs.rm(path.join(rootfs, w), { recursive: true, force: true });
+  }
+}
+
+/** Render the layers (digests, bottom first) into `rootfs` by hard links: see renderStack. */
+export async function renderLayers(l: StoreLayout, layers: readonly string[], rootfs: string): Promise<void> {
+  await renderStack(await layerStack(l, layers), rootfs);
+}
+
+/** A fresh rendering directory under `scratch` (the store's tmp/, on the layers' filesystem). */
+async function renderDir(scratch: string): Promise<string> {
+  await ensureStoreDir(scratch);
+  const dir = path.join(scratch, `render-${process.pid}-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(dir, { mode: 0o700 });
+  return dir;
+}
+
+/**
+ * A copy of the stack's rendering at `to` (which must not exist), owned by whoever writes to it (a pod's
+ * `--no-overlay` root): rendered by hard links under `scratch`, copied with GNU cp (owners, modes, xattrs
+ * kept), the links removed.
+ */
+export async function renderStackCopy(stack: readonly StackLayer[], scratch: string, to: string): Promise<void> {
+  const dir = await renderDir(scratch);
+  try {
+    const rootfs = path.join(dir, 'rootfs');
+    await fs.mkdir(rootfs);
+    await renderStack(stack, rootfs);
+    const { copyTree } = await import('../common/fs-tree.js');
+    await copyTree(rootfs, to);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Call `fn` with a full tree of OCI image `rec` (`manifest` + `rootfs/` rendered from its layers by hard links
+ * under tmp/), removed when `fn` settles. `fn` must only read it: its files are the store's layers.
+ */
+export async function withOciTree<T>(l: StoreLayout, rec: ImageRecord & { readonly oci: OciRecordInfo }, fn: (tree: string) => Promise<T>): Promise<T> {
+  const stack = await layerStack(l, rec.oci.layers);
+  const dir = await renderDir(l.tmp);
+  try {
+    await fs.copyFile(path.join(l.tree(rec.id), 'manifest'), path.join(dir, 'manifest'));
+    const rootfs = path.join(dir, 'rootfs');
+    await fs.mkdir(rootfs);
+    await renderStack(stack, rootfs);
+    return await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** flock(1)'s exit status when --timeout runs out (kept apart from its own error statuses). */
+const LOCK_TIMEOUT_EXIT = 42;
+const LOCK_TIMEOUT_S = 600;
+
+/**
+ * Run `fn` holding the store's OCI lock (`cas/oci/lock`, an exclusive flock taken by flock(1) on a descriptor
+ * of ours, so it lasts until we close it), waiting for it up to ten minutes. Not reentrant: `fn` must not take
+ * it again. See the module comment for what it guards.
+ */
+export async function withOciLock<T>(l: StoreLayout, fn: () => Promise<T>): Promise<T> {
+  const dir = path.join(l.root, 'oci');
+  await ensureStoreDir(dir);
+  const file = path.join(dir, 'lock');
+  const fh = await fs.open(file, fsc.O_RDONLY | fsc.O_CREAT, 0o644);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('flock', ['--exclusive', '--timeout', String(LOCK_TIMEOUT_S), '--conflict-exit-code', String(LOCK_TIMEOUT_EXIT), '3'], {
+        stdio: ['ignore', 'ignore', 'pipe', fh.fd],
+      });
+      let err = '';
+      child.stderr?.setEncoding('utf8').on('data', (t: string) => { err += t; });
+      child.on('error', (e) => reject(isErrno(e, 'ENOENT')
+        ? new RktError('ENOFLOCK', 'cannot run flock(1): not found in PATH', { hint: 'install util-linux', cause: e })
+        : new RktError('ELOCK', `cannot lock ${file}: ${describe(e)}`, { cause: e })));
+      child.on('close', (code) => {
+        if (code === 0) resolve();
+        else if (code === LOCK_TIMEOUT_EXIT) reject(new RktError('ELOCK', `${file} stayed locked for ${LOCK_TIMEOUT_S}s`, { hint: 'another rkt fetch, image rm or image gc holds it: wait for it to end' }));
+        else reject(new RktError('ELOCK', `flock(1) on ${file} failed (exit status ${code ?? 'signal'}): ${err.trim() || 'no message'}`));
+      });
+    });
+    return await fn();
+  } finally {
+    await fh.close();
   }
 }
 
@@ -297,9 +490,10 @@ export async function storeBlobBytes(l: StoreLayout, digest: string, bytes: Uint
 
 /**
  * The layers and blobs no remaining record uses (records of OCI images name theirs in `oci`), removed. Called
- * after an image's record is gone (`image rm`, gc). Returns the digests of the removed layers.
+ * after an image's record is gone (`image rm`, gc), with the OCI lock held (withOciLock). Returns the digests
+ * of the removed layers.
  */
-export async function removeUnusedOciData(l: StoreLayout): Promise<string[]> {
+export async function removeUnusedOciDataLocked(l: StoreLayout): Promise<string[]> {
   const used = new Set<string>();
   for (const r of await listRecords(l)) {
     const o = r.oci;
@@ -324,6 +518,11 @@ export async function removeUnusedOciData(l: StoreLayout): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/** removeUnusedOciDataLocked under the OCI lock. */
+export function removeUnusedOciData(l: StoreLayout): Promise<string[]> {
+  return withOciLock(l, () => removeUnusedOciDataLocked(l));
 }
 
 /** True if the record is of an OCI image. */

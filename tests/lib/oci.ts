@@ -61,6 +61,8 @@ export interface ImageSpec {
   readonly layers: readonly { readonly tar: Buffer; readonly compression?: LayerCompression }[];
   readonly config?: Record<string, unknown>;
   readonly architecture?: string;
+  /** The config's rootfs.diff_ids from the layers' true ones (a config that lies about its layers). */
+  readonly diffIds?: (real: readonly string[]) => readonly string[];
 }
 
 /** Write a blob into a layout; returns its descriptor fields. */
@@ -89,7 +91,7 @@ export function writeImage(layout: string, spec: ImageSpec): { digest: string; s
   const layers = spec.layers.map((l) => ({ ...blob(layout, compress(l.tar, l.compression ?? 'gzip')), mediaType: LAYER_TYPE[l.compression ?? 'gzip'], diff: sha(l.tar) }));
   const config = Buffer.from(JSON.stringify({
     architecture: spec.architecture ?? 'amd64', os: 'linux', config: spec.config ?? {},
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diff) },
+    rootfs: { type: 'layers', diff_ids: (spec.diffIds ?? ((d) => d))(layers.map((l) => l.diff)) },
   }));
   const cfg = blob(layout, config);
   const manifest = Buffer.from(JSON.stringify({

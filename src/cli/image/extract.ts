@@ -13,8 +13,14 @@ async function copyOut(args: Args, ctx: CommandContext, rendered: boolean): Prom
   const rec = await resolveImage(store.layout, String(args['image']));
   await refuseExisting(dir, args['overwrite']);
   await fs.rm(dir, { recursive: true, force: true });
-  const base = !rendered && rec.dependencies.length > 0 ? store.layout.layer(rec.id) : store.layout.tree(rec.id);
-  await copyTree(args['rootfs-only'] === true ? path.join(base, 'rootfs') : base, dir);
+  const copy = (base: string) => copyTree(args['rootfs-only'] === true ? path.join(base, 'rootfs') : base, dir);
+  // An OCI image's tree is its layers (an image of its own: extract and render are the same), rendered for the copy.
+  if (rec.oci !== undefined) {
+    const { withOciTree } = await import('../../store/oci.js');
+    await withOciTree(store.layout, { ...rec, oci: rec.oci }, copy);
+    return 0;
+  }
+  await copy(!rendered && rec.dependencies.length > 0 ? store.layout.layer(rec.id) : store.layout.tree(rec.id));
   return 0;
 }
 
