@@ -25,6 +25,9 @@ export class EventWatcher {
   private timer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private again = false;
+  private starting: Promise<void> | undefined;
+  /** Counts stops, so that a first look finishing after a stop does not start the watcher again. */
+  private generation = 0;
 
   constructor(private readonly dataDir: string, private readonly warn: Warn) {}
 
@@ -33,11 +36,19 @@ export class EventWatcher {
    * one look that defines "now"). Returns the function that stops them.
    */
   async subscribe(l: Listener): Promise<() => void> {
-    if (this.listeners.size === 0 && this.pods === undefined) {
-      this.pods = await podSnapshots(this.dataDir);
-      this.images = await imageSnapshots(this.dataDir);
-      this.watchDirs();
-      this.timer = setInterval(() => this.kick(), RESCAN_MS);
+    if (this.pods === undefined) {
+      // The first look defines "now"; listeners subscribing while it is taken share it.
+      this.starting ??= (async () => {
+        const generation = this.generation;
+        const pods = await podSnapshots(this.dataDir);
+        const images = await imageSnapshots(this.dataDir);
+        if (generation !== this.generation) return; // stopped meanwhile
+        this.pods = pods;
+        this.images = images;
+        this.watchDirs();
+        this.timer = setInterval(() => { void this.kick(); }, RESCAN_MS);
+      })().finally(() => { this.starting = undefined; });
+      await this.starting;
     } else {
       // A new listener sees only what happens after it subscribed: bring the last look up to date first.
       await this.kick();
@@ -51,6 +62,7 @@ export class EventWatcher {
 
   /** Stop watching (the last listener left, or the service is closing). */
   stop(): void {
+    this.generation++;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     for (const w of this.watchers.values()) w.close();

@@ -174,13 +174,14 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
         const j = readJournal(podJournalDir(uuid, root), {
           ...(req.app_name !== undefined ? { app: req.app_name } : {}), lines: req.lines ?? 0, since: int64(req.since_time), until: int64(req.until_time), follow: req.follow === true,
         }, (lines) => { if (!call.cancelled) call.write({ lines }); });
-        const stop = () => { j.stop(); };
+        let stopped = false;
+        const stop = () => { stopped = true; j.stop(); };
         stoppers.add(stop);
         call.on('cancelled', stop);
         const { code, stderr } = await j.done;
         stoppers.delete(stop);
         if (call.cancelled) return;
-        if (code !== 0 && req.follow !== true) { fail(grpc.status.INTERNAL, `journalctl failed on ${podJournalDir(uuid, root)}: ${stderr.trim() || `exit status ${code}`}`); return; }
+        if (code !== 0 && !stopped) { fail(grpc.status.INTERNAL, `journalctl failed on ${podJournalDir(uuid, root)}: ${stderr.trim() || `exit status ${code}`}`); return; }
         call.end();
       })();
     },
