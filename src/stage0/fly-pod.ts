@@ -106,6 +106,7 @@ export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: st
   stage1: Stage1, note?: (m: string) => void): Promise<PodOptions> {
   const { overlaySupported } = await import('./prepare.js');
   const { applyLayout, planPodLayout } = await import('./pod-layout.js');
+  const { ociImageRoot } = await import('../store/oci-lowers.js');
   let noOverlay = given.noOverlay;
   if (!noOverlay && !(await overlaySupported())) {
     note?.('rkt: overlayfs is not available on this host: copying the image\'s tree into the pod instead (as --no-overlay)');
@@ -117,7 +118,7 @@ export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: st
     stage1Run: stage1.entrypoints.run, stage1Stop: stage1.entrypoints.stop, stage1Enter: stage1.entrypoints.enter,
   };
   const plan = await planPodLayout({
-    pod, manifest, treeOf: (id) => store.layout.tree(id), stage1Id: stage1.record.id,
+    pod, manifest, treeOf: (id) => store.layout.tree(id), layeredRootOf: (id) => ociImageRoot(store.layout, id), stage1Id: stage1.record.id,
     hostname, net: 'host', interactive: given.interactive, noOverlay, journal: false,
     // Recorded for readers of options.json (validatePodOptions keeps only what the launch of a systemd pod reads).
     options: { ...options, stage1Flavor: 'fly' },

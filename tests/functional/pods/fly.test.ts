@@ -4,7 +4,8 @@
 // selection of the stage1 by name, path, directory and stage1.d, and a SIGKILLed rkt run.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, runCmd } from '../../lib/rkt.js';
+import { REPO, rkt, runCmd } from '../../lib/rkt.js';
+import { busyboxLayer, layerTar, writeImage, writeLayout } from '../../lib/oci.js';
 import { INSECURE, podEnv, podTest, sharedImage, statusMap, title, until, waitForFile, waitRunning, within, type PodEnv } from '../../lib/pods.js';
 
 const FLY = '--stage1-name=coreos.com/rkt/stage1-fly';
@@ -386,4 +387,41 @@ podTest(title('a SIGKILLed rkt run: the app lives on holding the pod lock (runni
   t.is(gc.exitCode, 0, gc.stderr);
   t.deepEqual(podsOnDisk(env), []);
   t.deepEqual(hostMountsUnder(env.dir), []);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// More of what works on fly pods: an OCI image's layer stack, --interactive, rkt rm
+
+podTest(title('an OCI image (oci: layout, two layers): the app\'s root is the layers stacked, the config\'s env and working dir apply'), async (t) => {
+  const env = await podEnv(t);
+  const layout = env.file('layout');
+  const top = layerTar(env.dir, [{ path: 'srv/top', content: 'from the top layer\n' }, { path: 'etc/os-release', content: 'ID=top\n' }]);
+  const img = writeImage(layout, { layers: [{ tar: busyboxLayer(env.dir) }, { tar: top }], config: { Env: ['FROM_CONFIG=yes'], WorkingDir: '/srv', Cmd: ['/bin/sh'] } });
+  writeLayout(layout, { v1: img });
+  const res = await fly(env, [`oci:${layout}:v1`, '--exec=/bin/sh', '--', '-c', 'pwd; cat top /etc/os-release; echo $FROM_CONFIG']);
+  t.is(res.exitCode, 0, res.stderr);
+  t.is(res.stdout, '/srv\nfrom the top layer\nID=top\nyes\n');
+});
+
+podTest(title('--interactive: the app reads rkt run\'s stdin (without it, stdin is /dev/null)'), async (t) => {
+  const env = await podEnv(t);
+  const piped = await rkt([`--dir=${env.data}`, INSECURE, 'run', FLY, '--interactive', await plain(), '--exec=/bin/cat'], { input: 'typed\n' });
+  t.is(piped.exitCode, 0, piped.stderr);
+  t.is(piped.stdout, 'typed\n');
+  const closed = await rkt([`--dir=${env.data}`, INSECURE, 'run', FLY, await plain(), '--exec=/bin/cat'], { input: 'ignored\n' });
+  t.is(closed.exitCode, 0, closed.stderr);
+  t.is(closed.stdout, '');
+});
+
+podTest(title('rkt rm removes an exited fly pod and refuses a running one'), async (t) => {
+  const env = await podEnv(t);
+  const { uuid, bg } = await startSleeper(env);
+  const busy = await env.r(['rm', uuid]);
+  t.not(busy.exitCode, 0);
+  t.regex(busy.stderr, /it is running/);
+  await env.r(['stop', uuid]);
+  await bg.exit;
+  const rm = await env.r(['rm', uuid]);
+  t.is(rm.exitCode, 0, rm.stderr);
+  t.deepEqual(podsOnDisk(env), []);
 });
