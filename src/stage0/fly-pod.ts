@@ -13,8 +13,9 @@ import type { PodManifest } from '../image/pod-manifest.js';
 import * as layout from '../pod/layout.js';
 import type { Store } from '../store/store.js';
 import type { FlyAppSpec } from '../stage1/fly.js';
-import type { LayoutStep } from './pod-layout.js';
-import type { PodOptions, PodRequest } from './prepare.js';
+import { ociImageRoot } from '../store/oci-lowers.js';
+import { applyLayout, planPodLayout, type LayoutStep } from './pod-layout.js';
+import { overlaySupported, type PodOptions, type PodRequest } from './prepare.js';
 import type { Stage1 } from './stage1-image.js';
 
 /** The resolved app of a fly pod, written at prepare time beside the pod manifest. */
@@ -104,9 +105,6 @@ export function flyFileText(spec: FlyAppSpec): string {
  */
 export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: string, uuid: string, manifest: PodManifest, given: PodRequest,
   stage1: Stage1, note?: (m: string) => void): Promise<PodOptions> {
-  const { overlaySupported } = await import('./prepare.js');
-  const { applyLayout, planPodLayout } = await import('./pod-layout.js');
-  const { ociImageRoot } = await import('../store/oci-lowers.js');
   let noOverlay = given.noOverlay;
   if (!noOverlay && !(await overlaySupported())) {
     note?.('rkt: overlayfs is not available on this host: copying the image\'s tree into the pod instead (as --no-overlay)');
