@@ -204,3 +204,19 @@ t0(title('image rm of the last image with a layer, run while a fetch that reuses
   t.is(run.exitCode, 0, run.stderr);
   t.is(run.stdout.replace(/\r/g, '').trim(), 'layer 2\none');
 });
+
+t0(title('rkt export of an exited pod of an OCI image: the ACI holds its layers as the app saw them, with what the app wrote'), async (t) => {
+  const e = await podEnv(t);
+  const a = await e.r([INSECURE, 'fetch', '--full', ref('five-b')]);
+  t.is(a.exitCode, 0, a.stderr);
+  const uuidFile = e.file('uuid');
+  const run = await e.run(['--net=host', `--uuid-file-save=${uuidFile}`, a.stdout.trim(), '--exec=/bin/sh', '--', '-c', 'echo by-app > /made; rm /l3/file']);
+  t.is(run.exitCode, 0, run.stderr);
+  const out = e.file('exported.aci');
+  const exp = await e.r(['export', readFileSync(uuidFile, 'utf8').trim(), out]);
+  t.is(exp.exitCode, 0, exp.stderr);
+  const names = execFileSync('tar', ['-tf', out], { encoding: 'utf8' }).split('\n');
+  for (const n of ['manifest', 'rootfs/bin/busybox', 'rootfs/l2/file', 'rootfs/b/sub/three', 'rootfs/made']) t.true(names.includes(n), n);
+  t.false(names.includes('rootfs/l3/file'), 'a file the app removed is not in the export');
+  t.is(execFileSync('tar', ['-xOf', out, 'rootfs/made'], { encoding: 'utf8' }), 'by-app\n');
+});

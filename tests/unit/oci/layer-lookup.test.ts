@@ -3,11 +3,13 @@
  * whiteouts, opaque directories and non-directories hiding what lies below them, on real directories.
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { lookupInLayers, type StackLayer } from '../../../src/store/oci-lowers.js';
 import { checkExec, resolveInRoot } from '../../../src/stage0/app-setup.js';
+import { validatePodManifest } from '../../../src/image/pod-manifest.js';
+import { planPodLayout, type LayoutInput } from '../../../src/stage0/pod-layout.js';
 
 type Spec = Record<string, string | { dir: true } | { symlink: string }>;
 
@@ -86,4 +88,32 @@ test('resolveInRoot and checkExec follow a symlink of an upper layer into a lowe
   t.is(await resolveInRoot(lookup, '/etc/removed'), undefined);
   await t.notThrowsAsync(checkExec(lookup, '/bin/tool', 'example.com/app'));
   await t.throwsAsync(checkExec(lookup, '/opq/old', 'example.com/app'), { message: 'exec /opq/old: no such file in image example.com/app' });
+});
+
+test('a pod of an OCI image is planned through its layers: exec and user found there, --no-overlay renders the layers', async (t) => {
+  const { root, stack } = fixture(t);
+  const [l3] = stack;
+  if (l3 === undefined) throw new Error('fixture');
+  writeFileSync(path.join(l3.tree, 'etc/group'), 'web:x:1001:\n');
+  writeFileSync(path.join(l3.tree, 'etc/passwd'), 'web:x:1000:1001::/:/bin/sh\n');
+  const IMAGE = 'sha512-' + 'c'.repeat(128);
+  const STAGE1 = 'sha512-' + 'd'.repeat(128);
+  mkdirSync(path.join(root, 'trees', STAGE1, 'rootfs', 'etc'), { recursive: true });
+  mkdirSync(path.join(root, 'pod'));
+  const manifest = validatePodManifest({
+    acVersion: '0.8.11', acKind: 'PodManifest',
+    apps: [{ name: 'app', image: { id: IMAGE, name: 'example.com/oci' }, app: { exec: ['/bin/tool'], user: 'web', group: 'web' } }],
+  });
+  const lookup = (rel: string) => lookupInLayers(stack, rel);
+  const input = (noOverlay: boolean): LayoutInput => ({
+    pod: path.join(root, 'pod'), manifest, treeOf: (id) => path.join(root, 'trees', id), stage1Id: STAGE1, hostname: 'h', net: 'host',
+    layeredRootOf: async (id) => (id === IMAGE ? { layers: [], stack, lookup, scratch: path.join(root, 'tmp') } : undefined),
+    interactive: false, noOverlay, journal: false, insecure: new Set(), cgroupV2: false, options: {},
+  });
+  const { apps, steps } = await planPodLayout(input(false));
+  t.like(apps[0], { uid: 1000, gid: 1001, exec: ['/bin/tool'] });
+  t.false(existsSync(path.join(root, 'trees', IMAGE)), 'no rendered tree was needed');
+  const copied = await planPodLayout(input(true));
+  t.deepEqual(copied.steps.filter((s) => s.op === 'renderLayers').map((s) => ('to' in s ? s.to : '')), [path.join(root, 'pod', 'stage1', 'rootfs', 'opt', 'stage2', 'app', 'rootfs')]);
+  t.true(steps.every((s) => s.op !== 'renderLayers'));
 });
