@@ -2,7 +2,7 @@
 // the test's --dir, asked by a grpc-js client built from the same v1alpha.proto, as rkt's API clients are.
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -153,6 +153,52 @@ podTest(title('ListPods filters: states, app names, ids, image ids, annotations;
   t.deepEqual(await ids({ network_names: ['default'] }), [], 'host-network pods are on no network');
   t.deepEqual(await ids({ annotations: [{ Key: 'no-such', value: 'x' }] }), []);
   t.deepEqual(await ids({ cgroups: ['/nowhere'] }), []);
+});
+
+podTest(title('an embryo and an aborted prepare (their rkt died) are listed as rkt list shows them: EMBRYO with its id only, ABORTED_PREPARE'), async (t) => {
+  const env = await podEnv(t);
+  const embryo = '0a1b2c3d-0000-4000-8000-000000000001';
+  const aborted = '0a1b2c3d-0000-4000-8000-000000000002';
+  for (const [dir, uuid] of [['embryo', embryo], ['prepare', aborted]] as const) {
+    const d = path.join(env.data, 'pods', dir, uuid);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(path.join(d, 'uuid'), `${uuid}\n`);
+    writeFileSync(path.join(d, 'created'), '2026-12-01T10:00:00Z\n');
+  }
+  const list = await env.r(['list', '--format=json']);
+  t.deepEqual((JSON.parse(list.stdout) as { name: string; state: string }[]).map((p) => [p.name, p.state]), [[embryo, 'embryo'], [aborted, 'aborted-prepare']]);
+  const { api } = await serve(t, env);
+  const { pods } = await api.call('ListPods', {}) as { pods: Msg[] };
+  t.deepEqual(pods.map((p) => [p['id'], p['state'], p['pid'], p['apps'].length]), [[embryo, 'POD_STATE_EMBRYO', -1, 0], [aborted, 'POD_STATE_ABORTED_PREPARE', -1, 0]]);
+  t.is(byId(pods, aborted)['created_at'], String(Date.parse('2026-12-01T10:00:00Z') * 1e6));
+  t.deepEqual(((await api.call('ListPods', { filters: [{ states: ['POD_STATE_ABORTED_PREPARE'] }] })).pods as Msg[]).map((p) => p['id']), [aborted]);
+});
+
+podTest(title('hostile state on disk: a damaged pod manifest and image manifest are warned about; the pod and image are still listed, the others intact'), async (t) => {
+  const env = await podEnv(t);
+  const img = await image();
+  const good = await env.r([INSECURE, 'prepare', '--quiet', '--net=host', img, '--exec=/bin/true']);
+  const bad = await env.r([INSECURE, 'prepare', '--quiet', '--net=host', img, '--exec=/bin/true']);
+  t.is(good.exitCode, 0, good.stderr);
+  t.is(bad.exitCode, 0, bad.stderr);
+  const badUuid = bad.stdout.trim();
+  writeFileSync(path.join(env.data, 'pods/prepared', badUuid, 'pod'), '{"acKind":"PodManifest","apps":[{"name":"../../etc"}]');
+  const fetched = await env.r([INSECURE, 'fetch', BUSYBOX]);
+  t.is(fetched.exitCode, 0, fetched.stderr);
+  const trees = path.join(env.data, 'cas/trees');
+  const treeId = readdirSync(trees).find((d) => d.startsWith(fetched.stdout.trim())) as string;
+  writeFileSync(path.join(trees, treeId, 'manifest'), '\u0000not json');
+  const { svc, api } = await serve(t, env);
+  const { pods } = await api.call('ListPods', {}) as { pods: Msg[] };
+  t.deepEqual(pods.map((p) => [p['id'], p['state'], p['apps'].length]).sort(), [[good.stdout.trim(), 'POD_STATE_PREPARED', 1], [badUuid, 'POD_STATE_PREPARED', 0]].sort());
+  const { images } = await api.call('ListImages', {}) as { images: Msg[] };
+  const damaged = images.find((i) => i['id'] === treeId);
+  t.deepEqual([damaged?.['name'], damaged?.['annotations'].length, damaged?.['manifest'].length], ['example.com/busybox', 0, 0], 'the record still names it');
+  t.true(images.some((i) => i['name'] === 'example.com/api-probe'), 'the other images are listed as usual');
+  await until('the warnings are printed', 30_000, () => svc.log().includes(badUuid) && svc.log().includes(treeId), 50);
+  t.regex(svc.log(), new RegExp(`^api-service: warning: pod ${badUuid}: .*/pod: `, 'm'));
+  t.regex(svc.log(), new RegExp(`^api-service: warning: image ${treeId}: .*/manifest: `, 'm'));
+  t.notRegex(svc.log(), /internal error|\n\s+at /);
 });
 
 podTest(title('InspectPod of an unknown pod is NOT_FOUND, of no id INVALID_ARGUMENT'), async (t) => {
