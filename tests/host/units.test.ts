@@ -5,7 +5,7 @@
 // units' socket activation of the service, the example pod service started and stopped for real, and the uninstall.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, mkdirSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -46,8 +46,6 @@ function filesUnder(dir: string): string[] {
   return out.sort();
 }
 
-const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 const tmpDirs: string[] = [];
 const tempDir = (): string => {
   const d = mkdtempSync(path.join(os.tmpdir(), 'rkt-units-test-'));
@@ -71,10 +69,20 @@ test('tmpfiles.d/rkt.conf makes every pod state directory, set-group-ID rkt', (t
   t.is(dirs.get('/etc/rkt'), 'd 0755 root root -');
 });
 
-test('hack/install --prefix lays out the wrapper, units, tmpfiles, sysusers and docs; the examples stay out', async (t) => {
+test('hack/install --prefix lays out the wrapper, a copy of the build, units, tmpfiles, sysusers and docs; the examples stay out', async (t) => {
   const dest = tempDir();
   const r = await install(`--prefix=${dest}`);
   t.is(r.exitCode, 0, r.stderr);
+  // The copy of the build: usr/lib/rkt/package -> package-<digest>/, laid out as the checkout is.
+  const link = readlinkSync(path.join(dest, 'usr/lib/rkt/package'));
+  t.regex(link, /^package-[0-9a-f]{16}$/);
+  const copy = filesUnder(path.join(dest, 'usr/lib/rkt', link));
+  for (const f of ['package.json', 'dist/bin/rkt.js', 'build/stage1.aci', 'src/api/v1alpha.proto', 'node_modules/dbus-next/package.json', 'node_modules/@grpc/grpc-js/package.json']) {
+    t.true(copy.includes(f), `the copy has ${f}`);
+  }
+  t.false(copy.some((f) => f.startsWith('node_modules/ava/') || f.startsWith('node_modules/@types/') || f.startsWith('src/cli/')), 'only what rkt loads at run time');
+  const chunks = copy.filter((f) => f.startsWith('dist/bin/chunks/'));
+  t.true(chunks.length > 0 && chunks.length <= readdirSync(path.join(repoRoot, 'dist/bin/chunks')).length, 'the chunks the bundle loads, not every stale one');
   const expected = [
     'usr/bin/rkt',
     ...shippedUnits.map((u) => `usr/lib/systemd/system/${u}`),
@@ -83,13 +91,15 @@ test('hack/install --prefix lays out the wrapper, units, tmpfiles, sysusers and 
     'usr/lib/systemd/system-generators/rkt-pod-generator',
     ...readdirSync(path.join(repoRoot, 'Documentation')).filter((f) => f.endsWith('.md')).map((f) => `usr/share/doc/rkt/${f}`),
     'usr/lib/rkt/hack-install.files',
+    'usr/lib/rkt/package',
   ].sort();
-  t.deepEqual(filesUnder(dest), expected);
+  t.deepEqual(filesUnder(dest).filter((f) => !f.startsWith('usr/lib/rkt/package-')), expected);
   for (const u of shippedUnits) t.is(readFileSync(path.join(dest, 'usr/lib/systemd/system', u), 'utf8'), readFileSync(path.join(UNITS, u), 'utf8'));
   t.is(statSync(path.join(dest, 'usr/bin/rkt')).mode & 0o777, 0o755);
-  t.regex(readFileSync(path.join(dest, 'usr/bin/rkt'), 'utf8'), new RegExp(`^exec '/[^']*node' '${escapeRe(repoRoot)}/dist/bin/rkt\\.js' "\\$@"$`, 'm'));
+  t.regex(readFileSync(path.join(dest, 'usr/bin/rkt'), 'utf8'), /^exec '\/[^']*node' "\$here\/\.\.\/lib\/rkt\/package\/dist\/bin\/rkt\.js" "\$@"$/m);
   const version = await execFileP(path.join(dest, 'usr/bin/rkt'), ['version']);
-  t.regex(version.stdout, /^rkt Version: \d+\.\d+\.\d+$/m);
+  t.regex(version.stdout, /^rkt Version: \d+\.\d+\.\d+$/m, 'the wrapper runs the copy beside it');
+
   t.regex(r.stdout, /nothing run/);
 });
 
@@ -214,11 +224,8 @@ suite.test('rkt-gc.timer: enabled, it is listed by systemctl list-timers', async
 });
 
 suite.test('rkt-metadata.socket activates rkt metadata-service: the first connection starts it, it answers, systemctl stop ends it cleanly', async (t) => {
-  // hack/install's /usr/bin/rkt runs this checkout's build: a checkout under /tmp or /var/tmp (CI clones)
-  // is hidden from the service by its PrivateTmp=yes, so for this test only the service shares them.
-  if (/^\/(var\/)?tmp\//.test(repoRoot)) {
-    await out('mkdir -p /run/systemd/system/rkt-metadata.service.d && printf "[Service]\\nPrivateTmp=no\\n" > /run/systemd/system/rkt-metadata.service.d/checkout.conf && systemctl daemon-reload');
-  }
+  // The service runs hack/install's copy of the build in /usr/lib/rkt: its PrivateTmp=yes hides nothing it
+  // needs, wherever the checkout is (CI clones into /tmp).
   await out('systemctl start rkt-metadata.socket');
   t.is(await out('stat -c "%F %a" /run/rkt/metadata-svc.sock'), 'socket 600');
   t.is(await out('systemctl show -p Listen --value rkt-metadata.socket'), '/run/rkt/metadata-svc.sock (Stream)\n127.0.0.1:18112 (Stream)');
@@ -237,7 +244,7 @@ suite.test('rkt-metadata.socket activates rkt metadata-service: the first connec
   t.is(await out('systemctl show -p ExecMainStatus --value rkt-metadata.service'), '0');
   t.regex(await out('journalctl -u rkt-metadata.service --no-pager -o cat'), /metadata-service: stopped/);
   t.is((await sh('test -e /run/rkt/metadata-svc.sock')).exitCode, 1, 'RemoveOnStop=yes removed the socket file');
-  await out('rm -rf /run/systemd/system/rkt-metadata.service.d; systemctl daemon-reload');
+
 });
 
 let podUuid = '';
