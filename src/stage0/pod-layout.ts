@@ -15,6 +15,7 @@ import type { InsecureCheck } from '../common/options.js';
 import type { LayeredRoot, RootLookup, StackLayer } from '../store/oci-lowers.js';
 import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
 import { resolveAppIsolation, unavailableCapabilityNotes, unenforcedResourcesNote, type AppIsolation } from './isolation.js';
+import { copyImageDir, implicitVolumeWarning, type ImageRootSource } from './volumes.js';
 
 /** The pod's run options (PodOptions), beside its manifest. */
 export const OPTIONS_FILE = 'options.json';
@@ -35,6 +36,8 @@ export type LayoutStep =
   | { readonly op: 'writeAtomic'; readonly path: string; readonly content: string; readonly mode: number }
   /** A copy of a host file; a missing source is skipped. */
   | { readonly op: 'copyFileIfPresent'; readonly from: string; readonly to: string }
+  /** An implicit volume `to` replaced by a copy of the image's directory `path` (volumes.ts copyImageDir). */
+  | { readonly op: 'seedVolume'; readonly from: ImageRootSource; readonly path: string; readonly to: string; readonly shift: number }
   | { readonly op: 'symlink'; readonly target: string; readonly path: string };
 
 /** What the pod's tree is built from, every choice made. */
@@ -73,6 +76,8 @@ export interface LayoutInput {
    * itself (the status directory, empty volumes, both bound from the pod directory) is owned from it.
    */
   readonly idShift?: number;
+  /** The empty volumes rkt made for mount points no volume satisfied (prepare.ts resolveMounts). */
+  readonly implicitVolumes?: ReadonlySet<string>;
 }
 
 /** A directory made like `like` (its mode and owner), or plain 0755. */
@@ -166,6 +171,7 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
   }
   const apps: AppUnitSpec[] = [];
   const isolations: { app: string; isolation: AppIsolation }[] = [];
+  const volumeNotes: string[] = [];
   for (const a of manifest.apps) {
     const app = a.app;
     if (app === undefined) throw new RktError('EAPP', `app ${a.name} has no app section`);
@@ -193,6 +199,15 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
     steps.push(...await aceFiles(imageRoot, upper, i.hostname, i.net, {
       ...(i.resolvConf !== undefined ? { resolvConf: i.resolvConf } : {}), ...(i.hosts !== undefined ? { hosts: i.hosts } : {}),
     }));
+    // An implicit volume is said, and an OCI image's starts with what the image has there (Docker's VOLUME).
+    for (const m of a.mounts) {
+      if (i.implicitVolumes?.has(m.volume) !== true) continue;
+      const mp = app.mountPoints.find((p) => p.path === m.path) ?? { name: m.volume, path: m.path };
+      const at = layered === undefined ? undefined : await resolveInRoot(imageRoot, m.path);
+      const seed = layered !== undefined && at !== undefined && (await fs.stat(at)).isDirectory();
+      if (seed) steps.push({ op: 'seedVolume', from: { layers: layered.stack, scratch: layered.scratch }, path: m.path, to: path.join(pod, 'volumes', m.volume), shift });
+      volumeNotes.push(implicitVolumeWarning(a.name, mp, m.volume, seed));
+    }
     // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer).
     for (const m of a.mounts) {
       if ((await resolveInRoot(imageRoot, m.path)) !== undefined) continue;
@@ -228,7 +243,7 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       isolation,
     });
   }
-  const notes = isolations.flatMap((x) => x.isolation.notes);
+  const notes = [...volumeNotes, ...isolations.flatMap((x) => x.isolation.notes)];
   const resourceNote = unenforcedResourcesNote(isolations, i.cgroupV2);
   if (resourceNote !== undefined) notes.push(resourceNote);
   if (i.hostCapabilities !== undefined) notes.push(...unavailableCapabilityNotes(isolations, i.hostCapabilities));
@@ -270,6 +285,9 @@ export async function applyLayout(steps: readonly LayoutStep[]): Promise<void> {
         break;
       case 'writeAtomic':
         await writeFileAtomic(s.path, s.content, s.mode);
+        break;
+      case 'seedVolume':
+        await copyImageDir(s.from, s.path, s.to, s.shift);
         break;
       case 'copyFileIfPresent':
         try {

@@ -18,6 +18,7 @@ import { aceEnvironment } from './app-setup.js';
 import { appEntryIsolators, capabilitiesOfMask, resolveAppIsolation, type IsolationFlags } from './isolation.js';
 import type { NetworkPlan } from '../net/networks.js';
 import { applyLayout, OPTIONS_FILE, planPodLayout } from './pod-layout.js';
+import { implicitVolume, implicitVolumeName } from './volumes.js';
 import type { IdShift } from '../stage1/launch.js';
 import { ociImageRoot } from '../store/oci-lowers.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
@@ -121,9 +122,10 @@ export function effectiveApp(image: ImageManifest, req: AppRequest, env: readonl
 
 /**
  * The app's mounts: its own and the pod-wide ones, plus one for each mount point the image declares that a
- * volume of the same name satisfies. An unsatisfied mount point, or a mount of an unknown volume, is an error.
+ * volume of the same name satisfies. A mount point no volume satisfies gets an implicit empty volume of its own
+ * (volumes.ts), appended to `implicit` (rkt 1.x did the same). A mount of an unknown volume is an error.
  */
-export function resolveMounts(appName: string, image: ImageManifest, app: App, mounts: readonly Mount[], volumes: readonly Volume[]): Mount[] {
+export function resolveMounts(appName: string, image: ImageManifest, app: App, mounts: readonly Mount[], volumes: readonly Volume[], implicit: Volume[] = []): Mount[] {
   const out = [...mounts];
   for (const m of out) {
     if (!volumes.some((v) => v.name === m.volume)) {
@@ -136,9 +138,9 @@ export function resolveMounts(appName: string, image: ImageManifest, app: App, m
       out.push({ volume: mp.name, path: mp.path });
       continue;
     }
-    throw new RktError('EVOLUME', `app ${appName}: mount point "${mp.name}" (${mp.path}) of image ${image.name} is not satisfied`, {
-      hint: `add --volume ${mp.name},kind=host,source=/path or --volume ${mp.name},kind=empty`,
-    });
+    const v = implicitVolume(implicitVolumeName(appName, mp.name, new Set([...volumes, ...implicit].map((x) => x.name))));
+    implicit.push(v);
+    out.push({ volume: v.name, path: mp.path });
   }
   return out;
 }
@@ -160,6 +162,7 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
   if (req.apps.length === 0) throw new RktError('EUSAGE', 'no image given: rkt run [flags] IMAGE [app flags] [--- IMAGE ...]', { exitCode: 2 });
   const inherited = req.inheritEnv ? process.env : undefined;
   const apps: RuntimeApp[] = [];
+  const implicit: Volume[] = [];
   for (const a of req.apps) {
     // An image the store has (by ID, or by name unless --pull-policy=update) needs none of the fetch code.
     const rec = await fromStore(store.layout, a.image, req.pullPolicy)
@@ -178,14 +181,14 @@ export async function buildPodManifest(store: Store, globals: GlobalOptions, req
       setEnvFile: req.setEnvFile, setEnv: req.setEnv, appEnvironment: a.environment,
     });
     const app = effectiveApp(image, a, env);
-    const mounts = resolveMounts(name, image, app, [...req.podMounts, ...a.mounts], req.volumes);
+    const mounts = resolveMounts(name, image, app, [...req.podMounts, ...a.mounts], req.volumes, implicit);
     apps.push({
       name, image: { name: image.name, id: rec.id, labels: image.labels }, app,
       ...(a.isolation?.readOnlyRootFS !== undefined ? { readOnlyRootFS: a.isolation.readOnlyRootFS } : {}), mounts, annotations: [],
     });
   }
   const manifest = validatePodManifest(JSON.parse(serializePodManifest({
-    acVersion: '0.8.11', acKind: 'PodManifest', apps, volumes: req.volumes, isolators: [], annotations: [], ports: [],
+    acVersion: '0.8.11', acKind: 'PodManifest', apps, volumes: [...req.volumes, ...implicit], isolators: [], annotations: [], ports: [],
   })) as unknown);
   checkIsolation(manifest, globals);
   return manifest;
@@ -310,6 +313,8 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
     ...(req.metadataUrl !== undefined ? { metadataUrl: req.metadataUrl } : {}),
     insecure: globals.insecure, cgroupV2: await unifiedCgroups(), hostCapabilities: await ownCapabilities(),
     ...(privateUsers !== undefined ? { idShift: privateUsers.base } : {}),
+    // the volumes buildPodManifest made for unsatisfied mount points (none in a manifest given whole)
+    implicitVolumes: new Set(manifest.volumes.filter((v) => !req.volumes.some((g) => g.name === v.name)).map((v) => v.name)),
   });
   for (const n of notes) note?.(`rkt: ${n}`);
   await applyLayout(steps);

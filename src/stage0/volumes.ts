@@ -1,7 +1,15 @@
-/** `--volume` and `--mount` as users write them, into pod-manifest volumes and mounts. Pure. */
-import { UsageError } from '../common/errors.js';
+/**
+ * `--volume` and `--mount` as users write them, into pod-manifest volumes and mounts; the implicit volumes of
+ * unsatisfied mount points. Pure but for copyImageDir (which fills an implicit volume of an OCI image).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isErrno, UsageError } from '../common/errors.js';
+import { copyTree } from '../common/fs-tree.js';
 import { isAcName } from '../image/names.js';
 import type { Volume, Mount } from '../image/pod-manifest.js';
+import type { StackLayer } from '../store/oci-lowers.js';
+import { resolveInRoot } from './app-setup.js';
 
 function fields(flag: string, s: string, first: 'name' | 'none'): { name?: string; kv: Map<string, string> } {
   const parts = s.split(',');
@@ -65,4 +73,86 @@ export function parseMount(s: string): Mount {
     throw new UsageError(`bad --mount "${s}": want volume=NAME,target=/absolute/path`);
   }
   return { volume, path: target };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Implicit volumes: a mount point of an image that no volume satisfies gets an empty volume of its own, as in
+// rkt 1.x, written into the pod manifest (kind empty, appc's default mode and owner) and kept in the pod's
+// directory, so it goes with the pod (rm, gc). An OCI (Docker) image's implicit volume starts with what the
+// image has at that path (Docker's semantics for a VOLUME), an ACI's starts empty.
+
+/**
+ * The name of the implicit volume of app `app`'s mount point `mountPoint`: `<app>-<mountPoint>`, as rkt 1.x
+ * named it (two apps of one image each get their own), with `-2`, `-3`… if a volume of the pod has that name.
+ */
+export function implicitVolumeName(app: string, mountPoint: string, taken: ReadonlySet<string>): string {
+  const base = `${app}-${mountPoint}`;
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}
+
+/** The implicit volume named `name`: kind empty with appc's defaults (0755, root:root). */
+export function implicitVolume(name: string): Volume {
+  return { name, kind: 'empty', mode: '0755', uid: 0, gid: 0 };
+}
+
+/** What rkt tells the user about an implicit volume (stderr); `seeded`: it starts with the image's content. */
+export function implicitVolumeWarning(app: string, mountPoint: { readonly name: string; readonly path: string }, volume: string, seeded: boolean): string {
+  return `warning: no volume given for mount point "${mountPoint.name}" (${mountPoint.path}) of app ${app}: `
+    + `made the empty volume "${volume}"${seeded ? `, holding a copy of what the image has at ${mountPoint.path} (an OCI image's volume)` : ''}; `
+    + 'it is removed with the pod (give --volume to keep the data)';
+}
+
+/** Where an image's root is read from: a directory on disk, or an OCI image's layers (top first) rendered under `scratch`. */
+export type ImageRootSource = { readonly tree: string } | { readonly layers: readonly StackLayer[]; readonly scratch: string };
+
+/**
+ * Make `to` a copy of the directory `p` (absolute, as the app sees it: symlinks followed inside the image) of an
+ * image's root, with the image's owners, modes, links and xattrs, then its owners moved up by `shift` (a pod in
+ * a user namespace of its own). `to` is replaced; where the image has no directory at `p` it is left as it is.
+ * Images are untrusted: `p` never leads out of the image's root.
+ */
+export async function copyImageDir(from: ImageRootSource, p: string, to: string, shift = 0): Promise<void> {
+  const copy = async (root: string): Promise<boolean> => {
+    const src = await resolveInRoot(root, p);
+    if (src === undefined || !(await fs.lstat(src)).isDirectory()) return false;
+    await fs.rm(to, { recursive: true, force: true });
+    await copyTree(src, to);
+    return true;
+  };
+  let copied: boolean;
+  if ('tree' in from) {
+    copied = await copy(from.tree);
+  } else {
+    const { renderStack } = await import('../store/oci.js');
+    await fs.mkdir(from.scratch, { recursive: true });
+    const dir = await fs.mkdtemp(path.join(from.scratch, 'volume-'));
+    try {
+      const rootfs = path.join(dir, 'rootfs');
+      await fs.mkdir(rootfs);
+      // by hard links to the store's layers: only read here, the copy is the pod's
+      await renderStack(from.layers, rootfs);
+      copied = await copy(rootfs);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+  if (copied && shift !== 0) await shiftOwners(to, shift);
+}
+
+/** Every entry under `dir` (itself included, links not followed) owned `shift` IDs higher. */
+async function shiftOwners(dir: string, shift: number): Promise<void> {
+  const st = await fs.lstat(dir);
+  await fs.lchown(dir, st.uid + shift, st.gid + shift);
+  // lchown clears set-ID bits on some file systems: put the mode back (a symlink has none to keep)
+  if (!st.isSymbolicLink()) await fs.chmod(dir, st.mode & 0o7777);
+  if (!st.isDirectory()) return;
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  for (const n of names) await shiftOwners(path.join(dir, n), shift);
 }
