@@ -367,11 +367,59 @@ export async function layerStack(l: StoreLayout, layers: readonly string[]): Pro
 }
 
 /**
- * Render a stack of layers (top first) into `rootfs` (an existing, empty directory) by hard links, honouring
- * each layer's whiteouts and opaque directories: the tree a pod would see through the overlay. `rootfs` must be
- * on the layers' filesystem.
+ * overlayInto's copying twin, for a rendering by a user who may not hard-link the store's files: directories
+ * merge, anything else replaces what `dst` has; regular files are copied, symlinks and FIFOs made again, modes
+ * and times kept (owners only as root); nothing is ever followed. Whiteout devices are skipped (the paths they
+ * name are absent from a rendering anyway; layers carry no other devices). Not kept: xattrs, hard links.
  */
-export async function renderStack(stack: readonly StackLayer[], rootfs: string): Promise<void> {
+async function copyInto(src: string, dst: string, what: string): Promise<void> {
+  const asRoot = process.getuid?.() === 0;
+  const attrs = async (p: string, st: import('node:fs').Stats, symlink = false) => {
+    if (asRoot) await fs.lchown(p, st.uid, st.gid);
+    if (symlink) return;
+    await fs.chmod(p, st.mode & 0o7777);
+    await fs.utimes(p, st.atime, st.mtime);
+  };
+  for (const name of await fs.readdir(src)) {
+    const s = path.join(src, name);
+    const d = path.join(dst, name);
+    const st = await fs.lstat(s);
+    let existing: import('node:fs').Stats | undefined;
+    try {
+      existing = await fs.lstat(d);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    if (st.isDirectory()) {
+      if (existing !== undefined && !existing.isDirectory()) {
+        await fs.rm(d, { force: true });
+        existing = undefined;
+      }
+      if (existing === undefined) await fs.mkdir(d);
+      await copyInto(s, d, what);
+      await attrs(d, st);
+      continue;
+    }
+    if (existing !== undefined) await fs.rm(d, { recursive: true, force: true });
+    if (st.isFile()) {
+      await fs.copyFile(s, d, fsc.COPYFILE_EXCL);
+      await attrs(d, st);
+    } else if (st.isSymbolicLink()) {
+      await fs.symlink(await fs.readlink(s), d);
+      await attrs(d, st, true);
+    } else if (st.isFIFO()) {
+      await run('mkfifo', [d], what);
+      await attrs(d, st);
+    }
+  }
+}
+
+/**
+ * Render a stack of layers (top first) into `rootfs` (an existing, empty directory), honouring each layer's
+ * whiteouts and opaque directories: the tree a pod would see through the overlay. By hard links (`rootfs` on
+ * the layers' filesystem), or with `copy` by copyInto.
+ */
+export async function renderStack(stack: readonly StackLayer[], rootfs: string, copy = false): Promise<void> {
   for (const layer of [...stack].reverse()) {
     for (const dir of layer.opaque) {
       const d = path.join(rootfs, dir);
@@ -384,7 +432,8 @@ export async function renderStack(stack: readonly StackLayer[], rootfs: string):
       for (const n of names) await fs.rm(path.join(d, n), { recursive: true, force: true });
     }
     for (const w of layer.whiteouts) await fs.rm(path.join(rootfs, w), { recursive: true, force: true });
-    await overlayInto(layer.tree, rootfs);
+    if (copy) await copyInto(layer.tree, rootfs, `rendering ${layer.tree}`);
+    else await overlayInto(layer.tree, rootfs);
     // overlayInto linked the whiteout devices themselves: they mean "absent" here.
     for (const w of layer.whiteouts) await fs.rm(path.join(rootfs, w), { recursive: true, force: true });
   }
@@ -422,20 +471,35 @@ export async function renderStackCopy(stack: readonly StackLayer[], scratch: str
 }
 
 /**
- * Call `fn` with a full tree of OCI image `rec` (`manifest` + `rootfs/` rendered from its layers by hard links
- * under tmp/), removed when `fn` settles. `fn` must only read it: its files are the store's layers.
+ * Call `fn` with a full tree of OCI image `rec` (`manifest` + `rootfs/` rendered from its layers), removed when
+ * `fn` settles. `fn` must only read it: its files may be the store's layers. Rendered by hard links under tmp/;
+ * for a reader who may not write there or link the store's files (a member of group rkt, a read-only store),
+ * by copies under the system's temporary directory instead.
  */
 export async function withOciTree<T>(l: StoreLayout, rec: ImageRecord & { readonly oci: OciRecordInfo }, fn: (tree: string) => Promise<T>): Promise<T> {
   const stack = await layerStack(l, rec.oci.layers);
-  const dir = await renderDir(l.tmp);
-  try {
+  const render = async (dir: string, copy: boolean) => {
     await fs.copyFile(path.join(l.tree(rec.id), 'manifest'), path.join(dir, 'manifest'));
     const rootfs = path.join(dir, 'rootfs');
     await fs.mkdir(rootfs);
-    await renderStack(stack, rootfs);
+    await renderStack(stack, rootfs, copy);
+  };
+  let dir: string | undefined;
+  try {
+    try {
+      dir = await renderDir(l.tmp);
+      await render(dir, false);
+    } catch (err) {
+      if (!['EACCES', 'EPERM', 'EROFS', 'EXDEV'].some((c) => isErrno(err, c))) throw err;
+      trace(`rendering image ${rec.id} by hard links under ${l.tmp}: ${describe(err)}; copying instead`);
+      if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
+      const { tmpdir } = await import('node:os');
+      dir = await fs.mkdtemp(path.join(tmpdir(), 'rkt-render-'));
+      await render(dir, true);
+    }
     return await fn(dir);
   } finally {
-    await fs.rm(dir, { recursive: true, force: true });
+    if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
   }
 }
 

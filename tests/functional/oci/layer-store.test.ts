@@ -11,7 +11,7 @@ import { existsSync, promises as fsp, readdirSync, readFileSync, writeFileSync }
 import path from 'node:path';
 import { busyboxLayer, layerTar, listTree, OCI_TOOLS_MISSING, startRegistry, writeImage, writeLayout, type TestRegistry } from '../../lib/oci.js';
 import { podEnv } from '../../lib/pods.js';
-import { functionalSkipReason, RKT, tempDir } from '../../lib/rkt.js';
+import { functionalSkipReason, RKT, runCmd, tempDir } from '../../lib/rkt.js';
 
 const skip = functionalSkipReason() ?? (existsSync(RKT) ? undefined : `the CLI is not built (${RKT})`) ?? OCI_TOOLS_MISSING;
 const t0 = skip === undefined ? test.serial : test.serial.skip;
@@ -163,6 +163,25 @@ t0(title('image render and --no-overlay render the layers when asked; image veri
   t.is(readFileSync(victim, 'utf8'), 'one\n');
   const again = await e.r(['image', 'verify', id]);
   t.is(again.stdout.trim(), `${id}: ok`);
+});
+
+t0(title('a user who may only read the store renders an OCI image by copies (no hard links into the store, nothing written to it)'), async (t) => {
+  const e = await podEnv(t);
+  const a = await e.r([INSECURE, 'fetch', '--full', ref('five-b')]);
+  t.is(a.exitCode, 0, a.stderr);
+  // nobody may read the store (its directories 0755) but write nowhere in it.
+  execFileSync('chmod', ['0755', e.dir]);
+  const outDir = e.file('nobody-out');
+  execFileSync('mkdir', ['-m', '0777', outDir]);
+  const out = path.join(outDir, 'tree');
+  const before = filesUnder(path.join(e.data, 'cas'));
+  const res = await runCmd('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, RKT, `--dir=${e.data}`, 'image', 'render', '--rootfs-only', a.stdout.trim(), out]);
+  t.is(res.exitCode, 0, res.stderr);
+  t.is(readFileSync(path.join(out, 'b/sub/three'), 'utf8'), 'three\n');
+  t.is(readFileSync(path.join(out, 'l4/file'), 'utf8'), 'layer 4\n');
+  t.true(existsSync(path.join(out, 'bin/busybox')));
+  t.false(existsSync(path.join(out, 'l5')));
+  t.deepEqual(filesUnder(path.join(e.data, 'cas')), before, 'the store is as it was');
 });
 
 t0(title('image rm of the last image with a layer, run while a fetch that reuses that layer is about to commit: the fetch stores it again and its image runs'), async (t) => {
