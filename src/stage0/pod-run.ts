@@ -362,8 +362,8 @@ export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): 
   const pod = await pods.getPod(env.globals.dir, word);
   // A fly pod (fly.json beside its manifest) takes no network, registration or scope: refused while it is still prepared.
   const fly = pod.state === 'prepared' && existsSync(path.join(pod.dir, 'fly.json'));
-  if (fly && (o.net !== undefined || (o.ports ?? []).length > 0 || o.mdsRegister === true || o.slice !== undefined || (o.scopeProperties ?? []).length > 0)) {
-    throw new RktError('EFLY', `pod ${pod.uuid} runs on the fly stage1: --net, --port, --mds-register, --slice, --memory and --cpu cannot be given to run-prepared`, { exitCode: 2 });
+  if (fly && (o.net !== undefined || (o.ports ?? []).length > 0 || o.mdsRegister === true || o.privateUsers === true || o.slice !== undefined || (o.scopeProperties ?? []).length > 0)) {
+    throw new RktError('EFLY', `pod ${pod.uuid} runs on the fly stage1: --net, --port, --mds-register, --private-users, --slice, --memory and --cpu cannot be given to run-prepared`, { exitCode: 2 });
   }
   const fd = openPodDir(pod.dir);
   let p: PreparedPod;

@@ -114,3 +114,16 @@ podTest(title('run-prepared --private-users runs a pod prepared without it in a 
   t.deepEqual(out.read('shifted').split(/\s+/).map(Number), [0, 0, 4294967295], '=false: the host IDs');
   t.is(statSync(path.join(podPath(env, 'run', shifted), 'volumes', 'data')).uid, 7, 'its empty volume given back');
 });
+
+podTest(title('--private-users and the fly stage1 (no user namespace of its own): refused by run and by run-prepared, nothing left'), async (t) => {
+  const env = await podEnv(t);
+  const fly = '--stage1-name=coreos.com/rkt/stage1-fly';
+  const run = await env.run(['--private-users', fly, await busybox(), '--exec=/bin/true']);
+  t.true(run.exitCode === 2 || run.exitCode === 254, `exit ${run.exitCode}: ${run.stderr}`);
+  t.regex(run.stderr, /--private-users/);
+  const uuid = (await env.r(['prepare', '--quiet', '--insecure-options=image', fly, await busybox(), '--exec=/bin/true'])).stdout.trim();
+  const rp = await env.r(['run-prepared', '--private-users', uuid]);
+  t.is(rp.exitCode, 2, rp.stderr);
+  t.regex(rp.stderr, /runs on the fly stage1: .*--private-users/);
+  t.regex((await env.r(['status', uuid])).stdout, /^state=prepared$/m, 'the pod stays prepared');
+});
