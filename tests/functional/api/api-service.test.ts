@@ -292,6 +292,9 @@ podTest(title('ListenEvents: a pod going through its states is seen started, its
   s.cancel();
   images.cancel();
   t.is((await s.done).code, status.CANCELLED);
+  // until_time: the stream ends (OK) at that moment.
+  const bounded = api.stream('ListenEvents', { filter: { until_time: String(Math.floor(Date.now() / 1000) + 1) } });
+  t.is((await bounded.done).code, status.OK);
 });
 
 podTest(title('GetLogs of a pod without a journal on the host is FAILED_PRECONDITION saying so; of an unknown pod NOT_FOUND'), async (t) => {
