@@ -29,6 +29,30 @@ import {
 import { formatReference, imageNameOf, parseOciReference, type OciReference } from './reference.js';
 import { credentialsFor, digestVerifier, RegistryClient, type FetchedManifest } from './registry.js';
 
+/** How many layers one fetch downloads and extracts at once (2 cores: one's I/O and tar overlap another's hashing). */
+const LAYER_JOBS = 3;
+
+/**
+ * `job` for each item, at most `limit` at a time. On the first failure no new job starts; the ones running
+ * are waited for (they write into the store's tmp/, which the caller cleans up after), then it is thrown.
+ */
+export async function forEachLimit<T>(items: readonly T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await job(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.err;
+}
+
 /** Where manifests and blobs come from: a registry or a layout on disk. */
 interface BlobSource {
   /** The top-level manifest or index the reference names. */
@@ -355,8 +379,13 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
     const work = path.join(l.tmp, `oci-${process.pid}-${randomBytes(6).toString('hex')}`);
     scratch.push(work);
     try {
+      // Distinct layers are fetched and extracted LAYER_JOBS at a time: one's download, inflate (zlib's thread
+      // pool) and GNU tar overlap another's hashing on this thread. A layer listed twice is then found held.
+      const got = new Map<number, HeldLayer>();
+      const firsts = manifest.layers.map((_d, i) => i).filter((i) => manifest.layers.findIndex((d) => d.digest === manifest.layers[i]?.digest) === i);
+      await forEachLimit(firsts, LAYER_JOBS, async (i) => { got.set(i, await ensureLayer(i)); });
       const stack: HeldLayer[] = [];
-      for (let i = 0; i < manifest.layers.length; i++) stack.push(await ensureLayer(i));
+      for (let i = 0; i < manifest.layers.length; i++) stack.push(got.get(i) ?? await ensureLayer(i));
       const contentBytes = stack.reduce((n, h) => n + h.info.contentBytes, 0);
       // The tree: the appc manifest and the layer list; the rootfs is the layers themselves (never rendered).
       await fs.mkdir(work, { mode: 0o755 });

@@ -114,6 +114,15 @@ export function imageLayers(l: StoreLayout, id: string): string[] | undefined {
 export async function ociImageRoot(l: StoreLayout, id: string): Promise<LayeredRoot | undefined> {
   const layers = imageLayers(l, id);
   if (layers === undefined) return undefined;
+  const stack = await layerStackOf(l, layers, `of image ${id} `);
+  return { layers, stack, lookup: (rel) => lookupInLayers(stack, rel), scratch: l.tmp };
+}
+
+/**
+ * The layers (digests, bottom first) as a stack, top first, each with the whiteouts and opaque dirs of its
+ * layer.json. A layer missing from the store is ESTORE with the fix (`of` names whose layer it is).
+ */
+export async function layerStackOf(l: StoreLayout, layers: readonly string[], of = ''): Promise<StackLayer[]> {
   const stack: StackLayer[] = [];
   for (const d of [...layers].reverse()) {
     const file = path.join(l.root, 'oci', 'layers', d.replace(':', '-'), 'layer.json');
@@ -121,11 +130,11 @@ export async function ociImageRoot(l: StoreLayout, id: string): Promise<LayeredR
     try {
       info = JSON.parse(await fs.readFile(file, 'utf8')) as { whiteouts?: unknown; opaque?: unknown };
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) throw new RktError('ESTORE', `layer ${d} of image ${id} is missing from the store`, { hint: 'fetch the image again' });
-      throw new RktError('ESTORE', `cannot read layer ${d} of image ${id}: ${describe(err)}`, { cause: err });
+      if (isErrno(err, 'ENOENT')) throw new RktError('ESTORE', `layer ${d} ${of}is missing from the store`, { hint: 'fetch the image again' });
+      throw new RktError('ESTORE', `cannot read layer ${d} ${of}: ${describe(err)}`, { cause: err });
     }
     const list = (v: unknown) => new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
     stack.push({ tree: ociLayerTree(l, d), whiteouts: list(info.whiteouts), opaque: list(info.opaque) });
   }
-  return { layers, stack, lookup: (rel) => lookupInLayers(stack, rel), scratch: l.tmp };
+  return stack;
 }

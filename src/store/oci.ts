@@ -32,7 +32,7 @@ import { startExtraction } from './extract.js';
 import { ensureStoreDir, type StoreLayout } from './layout.js';
 import { listRecords, type ImageRecord } from './records.js';
 import { overlayInto } from './render.js';
-import { ociLayerTree, type StackLayer } from './oci-lowers.js';
+import { layerStackOf, ociLayerTree, type StackLayer } from './oci-lowers.js';
 
 /** What an OCI image's record keeps of it. */
 export interface OciRecordInfo {
@@ -309,7 +309,7 @@ export async function verifyLayer(l: StoreLayout, digest: string, what: string, 
   diff: (want: string, have: string) => Promise<string[]>): Promise<string[]> {
   const info = await readLayerInfo(l, digest);
   if (info === undefined) {
-    throw new RktError('ECORRUPT', `${what} is missing from the store (or its layer.json is damaged)`, { hint: 'remove the images that use it and fetch them again' });
+    throw new RktError('ECORRUPT', `${what}: the store has no complete layer.json for it (missing, damaged, or written by an older rkt without a diff_id)`, { hint: 'fetch the image again: the layer is extracted and checked anew' });
   }
   const staged = await stageLayer(l, digest, ociBlob(l, digest), info.compression, what, { diffId: info.diffId, index: 0 })
     .catch((err: unknown) => {
@@ -355,15 +355,9 @@ export async function readLayerInfo(l: StoreLayout, digest: string): Promise<Lay
   return v.digest === digest && Array.isArray(v.whiteouts) && Array.isArray(v.opaque) && known ? v : undefined;
 }
 
-/** The layers (digests, bottom first) as a stack for lookups and renderings, top first. */
-export async function layerStack(l: StoreLayout, layers: readonly string[]): Promise<StackLayer[]> {
-  const stack: StackLayer[] = [];
-  for (const digest of [...layers].reverse()) {
-    const info = await readLayerInfo(l, digest);
-    if (info === undefined) throw new RktError('ESTORE', `layer ${digest} is missing from the store`, { hint: 'fetch the image again' });
-    stack.push({ tree: ociLayerTree(l, digest), whiteouts: new Set(info.whiteouts), opaque: new Set(info.opaque) });
-  }
-  return stack;
+/** The layers (digests, bottom first) as a stack for lookups and renderings, top first (oci-lowers.ts). */
+export function layerStack(l: StoreLayout, layers: readonly string[]): Promise<StackLayer[]> {
+  return layerStackOf(l, layers);
 }
 
 /**
