@@ -145,19 +145,21 @@ async function fromDirFile(value: string): Promise<string> {
 }
 
 /**
- * `--stage1-name=NAME[:VERSION]` without a network: the image file beside the default stage1 named after the
- * name's last element (`coreos.com/rkt/stage1-fly` → `build/stage1-fly.aci`; `stage1-systemd` is also the
- * default `stage1.aci`), imported (once per file version) if its manifest has that name and labels; else the
+ * `--stage1-name=NAME[:VERSION]` without a network: the image file named after the name's last element in the
+ * stage1 images directory of paths.d (`stage1-images`), if configured, or beside the default stage1
+ * (`coreos.com/rkt/stage1-fly` → `build/stage1-fly.aci`; `stage1-systemd` is also the default `stage1.aci`), imported (once per file version) if its manifest has that name and labels; else the
  * newest import of that name in the store. Undefined: neither has it (the caller fetches it). The file comes
  * before the store so that a rebuilt image is used, not an older import of the same name.
  */
 async function stage1ByName(store: Store, local: GlobalOptions, name: string): Promise<ImageRecord | undefined> {
   const { parseImageReference } = await import('../image/names.js');
   const { findImages } = await import('../store/resolve.js');
+  const { readConfig } = await import('../common/config.js');
   const ref = parseImageReference(name);
-  const dir = path.dirname(defaultStage1Path());
   const base = ref.name.split('/').pop() ?? ref.name;
-  const candidates = [path.join(dir, `${base}.aci`), ...(ref.name === 'coreos.com/rkt/stage1-systemd' ? [defaultStage1Path()] : [])];
+  // rkt's stage1 images directory (paths.d "stage1-images") when configured, then the build's directory.
+  const dirs = [(await readConfig(local)).paths.stage1Images, path.dirname(defaultStage1Path())].filter((d): d is string => d !== undefined);
+  const candidates = [...dirs.map((d) => path.join(d, `${base}.aci`)), ...(ref.name === 'coreos.com/rkt/stage1-systemd' ? [defaultStage1Path()] : [])];
   for (const file of candidates) {
     if (!existsSync(file)) continue;
     const rec = await importStage1File(store, local, file);

@@ -425,3 +425,19 @@ podTest(title('rkt rm removes an exited fly pod and refuses a running one'), asy
   t.is(rm.exitCode, 0, rm.stderr);
   t.deepEqual(podsOnDisk(env), []);
 });
+
+podTest(title('selection: --stage1-name looks in the stage1 images directory of paths.d first (a broken file there is named in the error)'), async (t) => {
+  const env = await podEnv(t);
+  const conf = env.file('conf');
+  const images = env.file('stage1-images');
+  mkdirSync(path.join(conf, 'paths.d'), { recursive: true });
+  mkdirSync(images);
+  writeFileSync(path.join(conf, 'paths.d', 'paths.json'), JSON.stringify({ rktKind: 'paths', rktVersion: 'v1', 'stage1-images': images }));
+  writeFileSync(path.join(images, 'stage1-fly.aci'), 'not an image\n');
+  const broken = await env.run([`--local-config=${conf}`, FLY, await plain(), '--exec=/bin/true']);
+  t.is(broken.exitCode, 254);
+  t.true(broken.stderr.includes(path.join(images, 'stage1-fly.aci')), broken.stderr);
+  writeFileSync(path.join(images, 'stage1-fly.aci'), readFileSync(path.join(REPO, 'build/stage1-fly.aci')));
+  const res = await env.run([`--local-config=${conf}`, FLY, await plain(), '--exec=/bin/true']);
+  t.is(res.exitCode, 0, res.stderr);
+});
