@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { CommandContext, CommandSpec } from './command.js';
 import { describe, isErrno, RktError, UsageError } from '../common/errors.js';
@@ -38,6 +38,8 @@ export const PROMPT = 'Are you sure you want to trust this key (yes/no)? ';
 
 /** Lines typed on stdin, one per question; lines typed ahead are kept for the next question. */
 function lineReader(input: NodeJS.ReadableStream): { next: () => Promise<string | undefined>; close: () => void } {
+  // node:readline is loaded here, not with the command table that every rkt command loads.
+  const { createInterface } = createRequire(import.meta.url)('node:readline') as typeof import('node:readline');
   const rl = createInterface({ input, terminal: false, crlfDelay: Infinity });
   const lines = rl[Symbol.asyncIterator]();
   return {

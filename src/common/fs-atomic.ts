@@ -1,6 +1,5 @@
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 /** Flush a directory's entries (after a rename or create in it) to disk. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -12,9 +11,13 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** A fresh name beside `file` for a temporary that will be renamed over it. */
+/**
+ * A fresh name beside `file` for a temporary that will be renamed over it. (The Web Crypto global loads the
+ * crypto modules on first use, not when a read-only command imports this module.)
+ */
 export function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const random = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(4))).toString('hex');
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${random}`);
 }
 
 /**

@@ -3,7 +3,6 @@
  * enabled by the entry point.
  */
 let sink: ((line: string) => void) | undefined;
-const origin = performance.timeOrigin;
 
 /** Turn tracing on (the CLI does, with --debug). */
 export function enableTrace(write: (line: string) => void): void {
@@ -12,5 +11,6 @@ export function enableTrace(write: (line: string) => void): void {
 
 /** Note that a phase was reached, with the milliseconds since the process started. */
 export function trace(phase: string): void {
-  if (sink !== undefined) sink(`rkt: ${(performance.now()).toFixed(0)}ms since start (${new Date(origin).toISOString().slice(11, 23)}): ${phase}\n`);
+  // `performance` is read only when tracing: its first use loads perf_hooks, which every command would pay for.
+  if (sink !== undefined) sink(`rkt: ${(performance.now()).toFixed(0)}ms since start (${new Date(performance.timeOrigin).toISOString().slice(11, 23)}): ${phase}\n`);
 }

@@ -4,7 +4,7 @@
  * acting on a descriptor we pass it, and tested by reading `/proc/locks` (see README.md for why and for the
  * cases where `/proc/locks` cannot be trusted).
  */
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { closeSync, constants as fsc, openSync, promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { RktError, describe, isErrno } from '../common/errors.js';
@@ -107,6 +107,9 @@ const CHILD_FD = 3;
  * every `rkt run` takes a pod lock, and execa's load would cost more than this whole call.
  */
 async function flockFd(fd: number, mode: '--exclusive' | '--shared'): Promise<{ locked: boolean; pid: number | undefined }> {
+  // node:child_process is loaded on the first lock taken, not by every reader of pods: importing it as an ES
+  // module also loads net and dgram, a few milliseconds of `rkt status` for a spawn it no longer makes.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const { code, stderr, pid } = await new Promise<{ code: number | null; stderr: string; pid: number | undefined }>((resolve, reject) => {
     const child = spawn('flock', [mode, '--nonblock', '--conflict-exit-code', String(CONFLICT), String(CHILD_FD)], {
       stdio: ['ignore', 'ignore', 'pipe', fd],

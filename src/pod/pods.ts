@@ -4,9 +4,8 @@
  * state, takes the lock, renames and fsyncs both parent directories, so a crash leaves the pod in the old
  * state or the new one, never in between.
  */
-import { fstat as fstatCb, lstatSync, promises as fs, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
+import { fstatSync, lstatSync, promises as fs, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { RktError, describe, isErrno } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import {
@@ -27,8 +26,6 @@ import {
 } from './layout.js';
 import { closePodDir, holdsLock, isLockedStat, locksSnapshot, openPodDir, tryLockFd, type LocksSnapshot } from './lock.js';
 import { isPodUuid, newPodUuid } from './uuid.js';
-
-const fstat = promisify(fstatCb);
 
 /** What `rkt list` and `rkt status` show of a pod, read at one moment. */
 export interface PodInfo {
@@ -425,7 +422,7 @@ async function transition(
   const fd = lockFd ?? openPodDir(loc.dir);
   try {
     if (lockFd !== undefined) {
-      const held = await fstat(lockFd, { bigint: true });
+      const held = fstatSync(lockFd, { bigint: true });
       if (held.ino !== loc.st.ino || held.dev !== loc.st.dev) {
         throw new Error(`bug: the lock descriptor passed for pod ${uuid} is not its directory ${loc.dir}`);
       }
@@ -475,9 +472,36 @@ export async function toRun(dataDir: string, uuid: string, lockFd: number): Prom
   return transition(dataDir, uuid, ['prepared', 'preparing'], 'run', lockFd);
 }
 
-/** run, exited (not locked) → exited-garbage, for `rkt gc`. A running pod is refused (EPODSTATE). */
+/**
+ * run, exited (not locked) → exited-garbage, for `rkt gc` and `rkt rm`. A running pod is refused (EPODSTATE), as
+ * is one another rkt moved meanwhile. Unlike the other transitions it takes no lock, because none is needed: a
+ * pod is locked from before it enters run/ (the lock it was run with) and never again once every holder has
+ * closed it, so a pod seen unlocked in run/ stays exited. Taking the lock anyway cost a flock(1) process per pod
+ * of every `rkt gc`.
+ */
 export async function toExitedGarbage(dataDir: string, uuid: string): Promise<string> {
-  return transition(dataDir, uuid, ['exited'], 'exited-garbage', undefined);
+  const wanted = ['exited'] as const;
+  const loc = await locate(dataDir, uuid);
+  if (loc === undefined) throw new RktError('ENOPOD', `no pod "${uuid}"`, { hint: 'see "rkt list"' });
+  if (loc.state !== 'exited') throw wrongState(uuid, loc.state, wanted);
+  await ensureStateDir(dataDir, 'exited-garbage');
+  const dest = podDir(dataDir, 'exited-garbage', uuid);
+  try {
+    await fs.rename(loc.dir, dest);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) {
+      const moved = await locate(dataDir, uuid);
+      throw wrongState(uuid, moved?.state ?? 'gone', wanted);
+    }
+    throw new RktError('EPODMOVE', `cannot move pod ${uuid} from ${loc.dirState} to exited-garbage: ${describe(err)}`, { cause: err });
+  }
+  try {
+    await fsyncDir(path.dirname(loc.dir));
+    await fsyncDir(path.dirname(dest));
+  } catch (err) {
+    throw new RktError('EPODMOVE', `cannot move pod ${uuid} from ${loc.dirState} to exited-garbage: ${describe(err)}`, { cause: err });
+  }
+  return dest;
 }
 
 /**

@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto';
-
-/** A fresh pod UUID: RFC 4122 version 4 (random), in canonical lowercase form. */
+/**
+ * A fresh pod UUID: RFC 4122 version 4 (random), in canonical lowercase form. Through the Web Crypto global,
+ * which loads the crypto modules on first use: importing node:crypto would cost every command that only reads
+ * pods (rkt status, rkt list) several milliseconds of OpenSSL set-up.
+ */
 export function newPodUuid(): string {
-  return randomUUID();
+  return globalThis.crypto.randomUUID();
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

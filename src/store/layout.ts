@@ -1,6 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+// node:crypto is loaded when a remote's name is first hashed, not whenever the store is opened: its OpenSSL
+// set-up would cost `rkt image list` several milliseconds for nothing.
+const load = createRequire(import.meta.url);
+const sha256Hex = (s: string): string => (load('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(s).digest('hex');
 
 /** Paths of the store under a data directory (see README.md). Pure: creates nothing. */
 export class StoreLayout {
@@ -18,7 +23,7 @@ export class StoreLayout {
   record(id: string): string { return path.join(this.images, `${id}.json`); }
   tree(id: string): string { return path.join(this.trees, id); }
   layer(id: string): string { return path.join(this.layers, id); }
-  remote(url: string): string { return path.join(this.remotes, `${createHash('sha256').update(url).digest('hex')}.json`); }
+  remote(url: string): string { return path.join(this.remotes, `${sha256Hex(url)}.json`); }
 }
 
 /**

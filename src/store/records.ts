@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import type { Label } from '../image/labels.js';
@@ -49,9 +49,17 @@ export interface RemoteRecord {
 }
 
 async function readJsonFile(file: string): Promise<unknown | undefined> {
+  return readJsonFileSync(file);
+}
+
+/**
+ * `readJsonFile`, synchronously: a record is a small file, and an asynchronous read of one costs more than the
+ * read (a thread-pool round trip, a file handle), which `rkt image list` of a hundred images pays per image.
+ */
+function readJsonFileSync(file: string): unknown | undefined {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('ESTORE', `cannot read ${file}: ${describe(err)}`, { cause: err });
@@ -76,13 +84,18 @@ function isRecord(v: unknown): v is ImageRecord {
  * record's own field and the record file's mtime, which touchRecord advances.
  */
 export async function readRecord(layout: StoreLayout, id: string): Promise<ImageRecord | undefined> {
+  return readRecordSync(layout, id);
+}
+
+/** `readRecord`, synchronously (see readJsonFileSync). */
+function readRecordSync(layout: StoreLayout, id: string): ImageRecord | undefined {
   const file = layout.record(id);
-  const v = await readJsonFile(file);
+  const v = readJsonFileSync(file);
   if (v === undefined) return undefined;
   if (!isRecord(v) || v.id !== id) throw new RktError('ESTORE', `store file ${file} is corrupt: not an image record for ${id}`);
   let mtimeMs: number;
   try {
-    mtimeMs = (await fs.stat(file)).mtimeMs;
+    mtimeMs = statSync(file).mtimeMs;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined; // removed since it was read
     throw new RktError('ESTORE', `cannot read ${file}: ${describe(err)}`, { cause: err });
@@ -140,7 +153,7 @@ export async function listRecords(layout: StoreLayout): Promise<ImageRecord[]> {
   const out: ImageRecord[] = [];
   for (const n of names) {
     if (!n.endsWith('.json') || n.startsWith('.')) continue;
-    const r = await readRecord(layout, n.slice(0, -'.json'.length));
+    const r = readRecordSync(layout, n.slice(0, -'.json'.length));
     if (r !== undefined) out.push(r);
   }
   return out.sort((a, b) => a.importTime.localeCompare(b.importTime));
