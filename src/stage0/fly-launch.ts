@@ -80,7 +80,9 @@ export async function launchFlyPod(o: FlyLaunchOptions): Promise<number> {
   }
   const app = spec;
   const entrypoint = path.join(o.store.layout.tree(o.options.stage1Id), 'rootfs', o.options.stage1Run);
-  const child = spawn(entrypoint, flyRunArgs(app, mounts), {
+  // Under a Type=notify unit the app's process itself says READY=1, once everything before its exec succeeded.
+  const notifySocket = process.env['NOTIFY_SOCKET'];
+  const child = spawn(entrypoint, flyRunArgs(app, mounts, notifySocket !== undefined && notifySocket !== '' ? { notifySocket } : {}), {
     cwd: o.pod,
     env: Object.fromEntries(app.environment),
     stdio: [o.options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', o.lockFd, 'pipe'],

@@ -19,6 +19,11 @@ export interface FlyAppSpec {
   readonly oomScoreAdjust?: number;
 }
 
+/** What the launch adds: rkt's own NOTIFY_SOCKET (a `Type=notify` unit), told READY=1 just before the app's exec. */
+export interface FlyLaunchExtras {
+  readonly notifySocket?: string;
+}
+
 /** Where the app's root comes from and what is bound into it, known when the pod is launched. */
 export interface FlyMounts {
   /** The app's root on the host (the pod's `stage1/rootfs/opt/stage2/<app>/rootfs`). */
@@ -42,7 +47,7 @@ function mountArgs(m: FlyMounts): string[] {
 const handlerArgs = (flag: string, hs: readonly (readonly string[])[]): string[] => hs.flatMap((h) => [flag, String(h.length), ...h]);
 
 /** The argv (without the program) of `run` for the app itself: mounts, pre-start handlers, identity, exec. */
-export function flyRunArgs(app: FlyAppSpec, m: FlyMounts): string[] {
+export function flyRunArgs(app: FlyAppSpec, m: FlyMounts, extras: FlyLaunchExtras = {}): string[] {
   return [
     '--status-fd', String(FLY_STATUS_FD),
     ...mountArgs(m),
@@ -52,6 +57,7 @@ export function flyRunArgs(app: FlyAppSpec, m: FlyMounts): string[] {
     '--workdir', app.workingDirectory,
     ...(app.noNewPrivileges ? ['--no-new-privileges'] : []),
     ...(app.oomScoreAdjust !== undefined ? ['--oom-score-adj', String(app.oomScoreAdjust)] : []),
+    ...(extras.notifySocket !== undefined ? ['--notify-socket', extras.notifySocket] : []),
     '--', ...app.exec,
   ];
 }

@@ -11,13 +11,15 @@
  *   run [--status-fd N] --root DIR [--overlay OPTIONS] [--bind SRC DST]... [--bind-ro SRC DST]...
  *       [--pre-start N ARG...]... [--post-stop N ARG...]... [--handlers-only]
  *       --uid N --gid N [--groups N,N...] [--workdir DIR] [--no-new-privileges] [--oom-score-adj N]
- *       -- EXEC [ARGS...]
+ *       [--notify-socket PATH] -- EXEC [ARGS...]
  *
  * Mount targets (DST, /dev, /proc, /sys) are resolved inside the app's root (openat2 RESOLVE_IN_ROOT), so a
  * symlink in an image can never make a mount land outside it. A failure before the app's exec is one line
  * on the status descriptor (close-on-exec: stage0 sees end of file without a byte when the exec succeeded)
  * or, without one, on stderr, and exit status 254. --handlers-only (after the app ended): the same mounts,
- * then each --post-stop handler, and exit 0 (a failing handler is reported on stderr).
+ * then each --post-stop handler, and exit 0 (a failing handler is reported on stderr). --notify-socket (rkt
+ * run in a Type=notify unit, NOTIFY_SOCKET): READY=1 is sent from this process, which is about to be the app,
+ * just before its exec, so systemd (NotifyAccess=all) attributes it to the unit while the sender lives.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,13 +28,16 @@
 #include <linux/openat2.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,6 +79,7 @@ static long uid = -1, gid = -1;
 static int no_new_privs, handlers_only, have_oom;
 static long oom_adj;
 static char **app_argv;
+static const char *notify_socket;
 
 static long number(const char *flag, const char *s) {
   char *end;
@@ -122,6 +128,7 @@ static void parse(int argc, char **argv) {
       }
     } else if (strcmp(a, "--workdir") == 0) { NEED(1); workdir = argv[++i]; }
     else if (strcmp(a, "--no-new-privileges") == 0) no_new_privs = 1;
+    else if (strcmp(a, "--notify-socket") == 0) { NEED(1); notify_socket = argv[++i]; }
     else if (strcmp(a, "--oom-score-adj") == 0) { NEED(1); oom_adj = number(a, argv[++i]); have_oom = 1; }
     else fail("run: unknown option \"%s\"", a);
   }
@@ -175,6 +182,20 @@ static int run_handler(int rootfd, char **argv) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A datagram socket connected to PATH (a socket path, or @NAME in the abstract namespace), for sd_notify's
+ * READY=1: connected before the chroot, which hides the path. */
+static int notify_connect(const char *p) {
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  size_t n = strlen(p);
+  if (n == 0 || n >= sizeof sa.sun_path) fail("bad --notify-socket \"%s\"", p);
+  memcpy(sa.sun_path, p, n);
+  if (p[0] == '@') sa.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("cannot make the notify socket: %s", strerror(errno));
+  if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) != 0) fail("cannot connect to the notify socket %s: %s", p, strerror(errno));
+  return fd;
+}
+
 int main(int argc, char **argv) {
   parse(argc, argv);
   if (unshare(CLONE_NEWNS) != 0) fail("cannot make a mount namespace: %s", strerror(errno));
@@ -208,6 +229,7 @@ int main(int argc, char **argv) {
     FILE *f = fopen("/proc/self/oom_score_adj", "w");
     if (f == NULL || fprintf(f, "%ld\n", oom_adj) < 0 || fclose(f) != 0) fail("cannot set oom_score_adj %ld: %s", oom_adj, strerror(errno));
   }
+  int notify_fd = notify_socket != NULL ? notify_connect(notify_socket) : -1;
   if (fchdir(rootfd) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", root, strerror(errno));
   close(rootfd);
   gid_t all[MAX_ITEMS + 1];
@@ -218,6 +240,11 @@ int main(int argc, char **argv) {
   if (setuid((uid_t)uid) != 0) fail("cannot set uid %ld: %s", uid, strerror(errno));
   if (chdir(workdir) != 0) fail("cannot change to the working directory %s: %s", workdir, strerror(errno));
   if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
+  if (notify_fd >= 0) {
+    static const char msg[] = "READY=1";
+    if (send(notify_fd, msg, sizeof msg - 1, 0) < 0) fail("cannot notify %s: %s", notify_socket, strerror(errno));
+    close(notify_fd);
+  }
   execve(app_argv[0], app_argv, environ);
   fail("cannot run the app's exec %s: %s", app_argv[0], strerror(errno));
 }

@@ -41,3 +41,22 @@ suite.test('rkt stop of a fly pod under systemd signals the app itself (not mach
   t.regex((await sh(`${RKT} status ${uuid}`)).stdout, /^app-busybox=143$/m);
   await until('the unit is gone or inactive', 60_000, async () => (await sh('systemctl is-active rkt-fly2')).stdout.trim() !== 'active');
 });
+
+suite.test('a Type=notify unit (NotifyAccess=all) running a fly pod is ready once the app is exec\'d, after its pre-start handler', async (t) => {
+  const id = (await sh(`${RKT} image list --no-legend --full | awk '/busybox/ {print $1}'`)).stdout.trim();
+  const vol = '/var/tmp/fly-notify-vol';
+  const manifest = {
+    acKind: 'PodManifest', acVersion: '0.8.11',
+    apps: [{ name: 'slow', image: { id, name: 'example.com/busybox' }, app: {
+      exec: ['/bin/sleep', '86400'], user: '0', group: '0',
+      eventHandlers: [{ name: 'pre-start', exec: ['/bin/sh', '-c', 'sleep 2; touch /data/pre-start-done'] }],
+    }, mounts: [{ volume: 'data', path: '/data' }] }],
+    volumes: [{ name: 'data', kind: 'host', source: vol }],
+  };
+  await sh(`rm -rf ${vol} && mkdir -p ${vol} && cat > /var/tmp/fly-notify-pod.json <<'EOF'\n${JSON.stringify(manifest)}\nEOF`);
+  const start = await sh(`systemd-run --unit=rkt-fly3 -p Type=notify -p NotifyAccess=all -p KillMode=mixed ${RKT} run ${FLY} --pod-manifest=/var/tmp/fly-notify-pod.json`);
+  t.is(start.exitCode, 0, start.stderr);
+  t.is((await sh(`test -e ${vol}/pre-start-done`)).exitCode, 0, 'systemd-run returned before the pre-start handler had finished');
+  t.is((await sh('systemctl show rkt-fly3 -p ActiveState --value')).stdout.trim(), 'active');
+  t.is((await sh('systemctl stop rkt-fly3')).exitCode, 0);
+});

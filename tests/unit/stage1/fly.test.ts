@@ -41,3 +41,8 @@ test('post-stop: the same mounts, the working directory, each handler, --handler
     '--workdir', '/srv', '--post-stop', '1', '/bin/post', '--handlers-only',
   ]);
 });
+
+test('run under a Type=notify unit: --notify-socket with rkt\'s NOTIFY_SOCKET, before the exec', (t) => {
+  const args = flyRunArgs({ ...app, preStart: [], supplementaryGids: [] }, { root: '/r', binds: [] }, { notifySocket: '/run/systemd/notify' });
+  t.deepEqual(args.slice(-6), ['--notify-socket', '/run/systemd/notify', '--', '/bin/web', '--port', '80']);
+});
