@@ -372,6 +372,12 @@ podTest(title(`socket activation: started with systemd's socket (LISTEN_FDS) it 
   t.regex(b.log(), /^rkt: --listen is given, but systemd passed sockets to listen on \(LISTEN_FDS\): drop one of them$/m);
 });
 
+test('an address that is not this machine\'s is exit 1 naming it (192.0.2.1: TEST-NET-1, never assigned here)', async (t) => {
+  const r = await rkt(['api-service', '--listen=192.0.2.1:15441']);
+  t.is(r.exitCode, 1);
+  t.regex(r.stderr, /^rkt: rkt api-service cannot listen on 192\.0\.2\.1:15441: it is not an address of this machine$/m);
+});
+
 test('a bad --listen is a usage error (exit 2) naming the value', async (t) => {
   for (const bad of ['nothing', 'localhost:99999', '[127.0.0.1]:5', 'a:b:c']) {
     const r = await rkt(['api-service', `--listen=${bad}`]);
