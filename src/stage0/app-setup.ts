@@ -95,6 +95,38 @@ export async function resolveInRoot(root: string | RootLookup, p: string, depth 
   return typeof root === 'string' ? path.join(root, ...done) : root(done.join('/'));
 }
 
+/**
+ * Where `p` is inside `root` once every symlink on the way is followed as the app would follow it (chrooted:
+ * absolute targets and `..` stay inside the root): an absolute path in the root's terms. The part that does
+ * not exist yet is kept as written (`..` in it taken lexically). So a mount point `/data` that an image makes
+ * a symlink to `../../../../etc` is the app's own `/etc`, never a path above its root. Never throws for a
+ * missing path; a loop of links is an error.
+ */
+export async function resolvePathInRoot(root: string | RootLookup, p: string, depth = 0): Promise<string> {
+  if (depth > 40) throw new RktError('ESYMLINKLOOP', `too many levels of symbolic links resolving ${p}`);
+  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
+  const done: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] ?? '';
+    if (part === '..') { done.pop(); continue; }
+    const host = typeof root === 'string' ? path.join(root, ...done, part) : await root([...done, part].join('/'));
+    let st;
+    try {
+      st = host === undefined ? undefined : await fs.lstat(host);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
+    }
+    if (host === undefined || st === undefined) return path.posix.join('/', ...done, ...parts.slice(i));
+    if (st.isSymbolicLink()) {
+      const target = await fs.readlink(host);
+      const rest = parts.slice(i + 1).join('/');
+      return resolvePathInRoot(root, target.startsWith('/') ? `${target}/${rest}` : `/${[...done, target, rest].join('/')}`, depth + 1);
+    }
+    done.push(part);
+  }
+  return path.posix.join('/', ...done);
+}
+
 interface Entry { readonly name: string; readonly id: number }
 
 /** Entries of an /etc/passwd or /etc/group text: name and numeric id (third field). */

@@ -13,7 +13,7 @@ import * as layout from '../pod/layout.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
 import type { InsecureCheck } from '../common/options.js';
 import type { LayeredRoot, RootLookup, StackLayer } from '../store/oci-lowers.js';
-import { aceEnvironment, checkExec, resolveId, resolveInRoot } from './app-setup.js';
+import { aceEnvironment, checkExec, resolveId, resolveInRoot, resolvePathInRoot } from './app-setup.js';
 import { resolveAppIsolation, unavailableCapabilityNotes, unenforcedResourcesNote, type AppIsolation } from './isolation.js';
 import { copyImageDir, implicitVolumeWarning, type ImageRootSource } from './volumes.js';
 
@@ -208,11 +208,13 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       if (seed) steps.push({ op: 'seedVolume', from: { layers: layered.stack, scratch: layered.scratch }, path: m.path, to: path.join(pod, 'volumes', m.volume), shift });
       volumeNotes.push(implicitVolumeWarning(a.name, mp, m.volume, seed));
     }
-    // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer).
+    // Mount points must exist in the app's root: create any the image lacks (in the app's own upper layer),
+    // where the image's symlinks on the way lead inside its root (as stage0 binds them: volumeBinds), so that
+    // a symlink is neither shadowed by a new directory nor followed out of the app's root.
     for (const m of a.mounts) {
       if ((await resolveInRoot(imageRoot, m.path)) !== undefined) continue;
       const isFile = fileSources.get(m.volume) === true;
-      const target = path.join(upper, m.path);
+      const target = path.join(upper, await resolvePathInRoot(imageRoot, m.path));
       steps.push({ op: 'mkdir', path: isFile ? path.dirname(target) : target });
       if (isFile) steps.push({ op: 'write', path: target, content: '', mode: 0o644, append: true });
     }

@@ -205,9 +205,11 @@ function checkIsolation(manifest: PodManifest, globals: GlobalOptions): void {
  * The binds nspawn makes for the apps' mounts: each volume's host directory (a host source, or the pod's own
  * directory for an empty volume, shared by every app that mounts it) straight into the app's root inside the
  * stage1 tree. (systemd's BindPaths= would take the source inside the app's RootDirectory, where the
- * stage1's paths are not.)
+ * stage1's paths are not.) `inRoot` maps an app's mount (mountKey) to its path with the image's symlinks
+ * followed inside the app's root (mountTargetsInRoots): nspawn would follow them from the stage1's root, where
+ * `/data -> ../../../../etc` is the stage1's own /etc.
  */
-export function volumeBinds(pod: string, manifest: PodManifest): { source: string; target: string; readOnly: boolean }[] {
+export function volumeBinds(pod: string, manifest: PodManifest, inRoot?: ReadonlyMap<string, string>): { source: string; target: string; readOnly: boolean }[] {
   const out: { source: string; target: string; readOnly: boolean }[] = [];
   for (const a of manifest.apps) {
     for (const m of a.mounts) {
@@ -216,12 +218,17 @@ export function volumeBinds(pod: string, manifest: PodManifest): { source: strin
       const mp = a.app?.mountPoints.find((p) => p.path === m.path || p.name === m.volume);
       out.push({
         source: v.kind === 'host' ? v.source : path.join(pod, 'volumes', v.name),
-        target: path.posix.join('/opt/stage2', a.name, 'rootfs', m.path),
+        target: path.posix.join('/opt/stage2', a.name, 'rootfs', inRoot?.get(mountKey(a.name, m.path)) ?? m.path),
         readOnly: v.readOnly === true || mp?.readOnly === true,
       });
     }
   }
   return out;
+}
+
+/** The key of an app's mount in the map `volumeBinds` takes. */
+export function mountKey(app: string, mountPath: string): string {
+  return `${app}\n${mountPath}`;
 }
 
 /** The capabilities in this process's bounding set (/proc/self/status `CapBnd:`). */

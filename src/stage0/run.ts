@@ -10,18 +10,18 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
-import { imageLowerDirs } from '../store/oci-lowers.js';
+import { imageLowerDirs, ociImageRoot, type RootLookup } from '../store/oci-lowers.js';
 import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
 import { writeTimestamp } from '../pod/pods.js';
 import { LAUNCHER_FAILED, nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
-import { OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
+import { mountKey, OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
 import { podCapabilities } from './isolation.js';
 import { networkPlanProblem, type NetworkPlan } from '../net/networks.js';
 import type { CniDns } from '../net/dns.js';
 import type { NetInfo } from '../net/net-info.js';
-import { resolveInRoot } from './app-setup.js';
+import { resolveInRoot, resolvePathInRoot } from './app-setup.js';
 
 export interface LaunchOptions {
   readonly store: Store;
@@ -99,6 +99,37 @@ async function appsStarted(pod: string): Promise<boolean> {
     if (isErrno(err, 'ENOENT')) return false;
     throw err;
   }
+}
+
+/**
+ * Where each app's mounts are inside its root, the image's symlinks followed there (resolvePathInRoot), for
+ * volumeBinds: the app's tree as the launcher will mount it, its own upper layer (what stage0 wrote) over the
+ * image's (an ACI's tree, an OCI image's layers), or the copy --no-overlay made.
+ */
+export async function mountTargetsInRoots(store: Store, pod: string, manifest: PodManifest, noOverlay: boolean): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const a of manifest.apps) {
+    if (a.mounts.length === 0) continue;
+    let root: string | RootLookup;
+    if (noOverlay) root = layout.appRootfs(pod, a.name);
+    else {
+      const upper = layout.overlayUpperDir(pod, a.name);
+      const oci = await ociImageRoot(store.layout, a.image.id);
+      const lower: RootLookup = oci !== undefined ? oci.lookup : async (rel) => path.join(store.layout.tree(a.image.id), 'rootfs', rel);
+      root = async (rel) => {
+        const mine = path.join(upper, rel);
+        try {
+          await fs.lstat(mine);
+          return mine;
+        } catch (err) {
+          if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return lower(rel);
+          throw err;
+        }
+      };
+    }
+    for (const m of a.mounts) out.set(mountKey(a.name, m.path), await resolvePathInRoot(root, m.path));
+  }
+  return out;
 }
 
 /** The overlay mounts of a pod: the stage1 tree, then each app's rootfs inside it. */
@@ -191,7 +222,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   const binds = [
     { source: path.join(o.pod, layout.STATUS_DIR), target: '/rkt/status', readOnly: false },
     ...(o.options.interactive ? [] : [{ source: ioDir, target: '/rkt/io', readOnly: false }]),
-    ...volumeBinds(o.pod, o.manifest),
+    ...volumeBinds(o.pod, o.manifest, await mountTargetsInRoots(o.store, o.pod, o.manifest, o.options.noOverlay)),
   ];
   // The pod's own networks (src/net), made last before the launch so that nothing after them can fail
   // before the teardown in the finally below is armed; setUpPodNetwork leaves nothing when it fails.

@@ -61,7 +61,7 @@ function busyboxRootfs(): string {
 }
 
 /** A file to put in a test image's rootfs: its text, or text with mode and owner. */
-export type ImageFile = string | { readonly content?: string; readonly dir?: boolean; readonly mode?: number; readonly uid?: number; readonly gid?: number };
+export type ImageFile = string | { readonly content?: string; readonly dir?: boolean; readonly symlink?: string; readonly mode?: number; readonly uid?: number; readonly gid?: number };
 
 export interface ImageSpec {
   /** Image name (default example.com/busybox). */
@@ -102,6 +102,7 @@ export async function busyboxImage(dir: string, spec: ImageSpec = {}): Promise<s
     const o = typeof f === 'string' ? { content: f } : f;
     mkdirSync(path.dirname(target), { recursive: true });
     if (o.dir === true) mkdirSync(target, { recursive: true });
+    else if (o.symlink !== undefined) { rmSync(target, { force: true }); symlinkSync(o.symlink, target); continue; }
     else writeFileSync(target, o.content ?? '');
     if (o.mode !== undefined) chmodSync(target, o.mode);
     if (o.uid !== undefined || o.gid !== undefined) chownSync(target, o.uid ?? 0, o.gid ?? 0);

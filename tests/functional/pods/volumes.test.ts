@@ -125,3 +125,28 @@ podTest(title('a host volume whose source does not exist is an error naming it (
   t.regex(res.stderr, new RegExp(`^rkt: volume data: host source ${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not exist\\n`));
   t.false(existsSync(path.join(env.data, 'pods/run')), 'no pod ran');
 });
+
+// A hostile image: its mount points are symlinks that climb out of the app's root. nspawn would follow them
+// from the stage1's root (its own /etc); stage0 follows them inside the app's root, as the app would.
+const climbing = sharedImage({
+  name: 'example.com/climbing-mounts',
+  mountPoints: [{ name: 'up', path: '/data' }, { name: 'abs', path: '/logs/app' }],
+  files: { '/data': { symlink: '../../../../../../etc' }, '/logs': { symlink: '/../../../../srv/rkt-escape' } },
+});
+
+podTest(title("mount points that are symlinks out of the app's root land inside it, where the app's own path leads; the stage1 is untouched"), async (t) => {
+  const env = await podEnv(t);
+  const up = env.file('up');
+  const abs = env.file('abs');
+  mkdirSync(up);
+  mkdirSync(abs);
+  writeFileSync(path.join(up, 'marker'), 'from the host volume\n');
+  const res = await env.run([`--volume=up,kind=host,source=${up}`, `--volume=abs,kind=host,source=${abs}`, await climbing(), '--exec=/bin/sh', '--', '-c',
+    'cat /etc/marker; cat /data/marker; echo written > /logs/app/out; ls /srv/rkt-escape/app/out; grep -c " /etc " /proc/self/mountinfo']);
+  t.is(res.exitCode, 0, res.stderr);
+  const lines = res.stdout.trim().split('\n');
+  t.deepEqual(lines.slice(0, 4), ['from the host volume', 'from the host volume', '/srv/rkt-escape/app/out', '1'],
+    "the volume is bound on the app's /etc (where /data leads inside its root), the absolute link's at the app's /srv/rkt-escape/app");
+  t.is(readFileSync(path.join(abs, 'out'), 'utf8'), 'written\n', 'what the app wrote reached the host volume');
+  t.false(existsSync('/srv/rkt-escape'), "nothing on the host's own /srv");
+});
