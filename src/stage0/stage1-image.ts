@@ -153,7 +153,7 @@ async function fromDirFile(value: string): Promise<string> {
  */
 async function stage1ByName(store: Store, local: GlobalOptions, name: string): Promise<ImageRecord | undefined> {
   const { parseImageReference } = await import('../image/names.js');
-  const { findImages } = await import('../store/resolve.js');
+  const { findImages, labelsMatch } = await import('../store/resolve.js');
   const { readConfig } = await import('../common/config.js');
   const ref = parseImageReference(name);
   const base = ref.name.split('/').pop() ?? ref.name;
@@ -163,7 +163,7 @@ async function stage1ByName(store: Store, local: GlobalOptions, name: string): P
   for (const file of candidates) {
     if (!existsSync(file)) continue;
     const rec = await importStage1File(store, local, file);
-    if (rec.name === ref.name && (await findImages(store.layout, name)).some((r) => r.id === rec.id)) return rec;
+    if (rec.name === ref.name && labelsMatch(rec.labels, ref.labels)) return rec;
   }
   return (await findImages(store.layout, name))[0];
 }
@@ -203,7 +203,7 @@ async function resolveStage1Once(store: Store, globals: GlobalOptions, choice: S
     const name = choice.name;
     record = await stage1ByName(store, local, name) ?? await fetchImage({ store, globals, pullPolicy: 'new' }, name).catch((err: unknown) => {
       if (!(err instanceof RktError)) throw err;
-      throw new RktError('ESTAGE1', `stage1 image "${name}" not found: no ${path.join(path.dirname(defaultStage1Path()), `${name.split(/[:,]/)[0]?.split('/').pop() ?? ''}.aci`)} of that name, none in the store, and fetching it failed: ${err.message}`, {
+      throw new RktError('ESTAGE1', `stage1 image "${name}" not found: no ${path.join(path.dirname(defaultStage1Path()), `${name.split(/[:,]/)[0]?.split('/').pop() ?? ''}.aci`)} with that name and labels (nor in paths.d's stage1-images), none in the store, and fetching it failed: ${err.message}`, {
         cause: err, hint: 'build it (stage1-image/build-fly makes coreos.com/rkt/stage1-fly), fetch it, or pass --stage1-path',
       });
     });

@@ -292,7 +292,7 @@ podTest(title('selection: --stage1-name with the version label finds the built i
   // localhost: discovery (https://localhost/...) is refused on this machine at once; nothing leaves it.
   const unknown = await env.run(['--stage1-name=localhost/no-such-stage1', await plain(), '--exec=/bin/true']);
   t.is(unknown.exitCode, 254);
-  t.regex(unknown.stderr, /^rkt: stage1 image "localhost\/no-such-stage1" not found: no .*no-such-stage1\.aci of that name, none in the store, and fetching it failed: /);
+  t.regex(unknown.stderr, /^rkt: stage1 image "localhost\/no-such-stage1" not found: no .*no-such-stage1\.aci with that name and labels \(nor in paths\.d's stage1-images\), none in the store, and fetching it failed: /);
   t.is(podsOnDisk(env).length, 1, 'only the first pod');
 });
 
