@@ -43,8 +43,8 @@ export function runArgv(pod: PodFile): string[] {
   const argv = [...globalArgs(pod), 'run', '--pull-policy=never'];
   if (pod.stage1 !== undefined) argv.push(pod.stage1.startsWith('/') ? `--stage1-path=${pod.stage1}` : `--stage1-name=${pod.stage1}`);
   for (const n of pod.nets) argv.push(`--net=${n}`);
-  // rkt run --pod-manifest plans the pod's networks from --port alone: the manifest's ports are passed so
-  for (const p of [...pod.ports, ...pod.manifest?.ports ?? []]) argv.push(`--port=${p}`);
+  // A pod manifest's own ports are read by rkt run --pod-manifest itself: only a pod file's Port= are flags.
+  for (const p of pod.ports) argv.push(`--port=${p}`);
   if (pod.manifest !== undefined) {
     argv.push(`--pod-manifest=${pod.manifest.file}`);
     return argv;

@@ -164,9 +164,11 @@ async function preparePod(plan: PodPlan, env: Stage0Env, run?: RunOptions): Prom
   trace('images resolved, pod manifest built');
   // The networks are planned (flags, net.d, the images' ports) before any pod exists, set up at launch.
   // `host` and `none` alone need no CNI code loaded.
-  const only = plan.net.length === 1 && plan.ports.length === 0 ? plan.net[0] : undefined;
+  // A pod manifest given whole brings its own forwarded ports (its `ports`), as rkt 1.x read them; --port adds to them.
+  const ports = [...(req.podManifest?.ports ?? []).map((p) => `${p.name}:${p.hostIP !== undefined ? `${p.hostIP}:` : ''}${p.hostPort}`), ...plan.ports];
+  const only = plan.net.length === 1 && ports.length === 0 ? plan.net[0] : undefined;
   const netPlan: NetworkPlan = only === 'host' || only === 'none' ? { kind: only } : await (await import('../net/plan.js')).planPodNetwork({
-    net: plan.net, ports: plan.ports, imagePorts: manifest.apps.flatMap((a) => a.app?.ports ?? []),
+    net: plan.net, ports, imagePorts: manifest.apps.flatMap((a) => a.app?.ports ?? []),
     localConfig: env.globals.localConfig, systemConfig: env.globals.systemConfig,
   });
   const netReq = { ...(netPlan.kind === 'cni' ? { net: 'pod' as const, netPlan } : { net: netPlan.kind }), ...await etcFiles(plan.dns) };

@@ -19,7 +19,8 @@ export const INSECURE = '--insecure-options=image';
  * run's default (a CNI network) costs a plugin chain per pod and is tested in tests/functional/net/.
  */
 export function hostNetUnlessGiven(args: readonly string[]): string[] {
-  const podFlags = args.slice(0, Math.max(0, args.findIndex((a) => !a.startsWith('-'))));
+  const first = args.findIndex((a) => !a.startsWith('-'));
+  const podFlags = first === -1 ? args : args.slice(0, first); // all flags: a --pod-manifest run
   return podFlags.some((a) => a === '--net' || a.startsWith('--net=')) ? [...args] : ['--net=host', ...args];
 }
 

@@ -61,3 +61,14 @@ podTest(title('--pod-manifest: a YAML or JSON syntax error names the file and li
   t.regex(s.stderr, /^rkt: invalid pod manifest: apps\[0\]\.image: neither "id" nor "name" given/);
   t.false(existsSync(path.join(env.data, 'pods/run')), 'no pod ran');
 });
+
+podTest(title("--pod-manifest: the manifest's ports are forwarded as --port's would be (so they need a pod network: with --net=host an error naming the port)"), async (t) => {
+  const env = await podEnv(t);
+  t.is((await env.r([INSECURE, 'fetch', await busybox()])).exitCode, 0);
+  const file = env.file('pod.yaml');
+  writeFileSync(file, `${manifest('[{name: os, value: linux}]')}ports:\n  - name: http\n    hostPort: 18081\n`);
+  const onHost = await env.r(['run', INSECURE, '--net=host', `--pod-manifest=${file}`]);
+  t.is(onHost.exitCode, 2, onHost.stderr);
+  t.regex(onHost.stderr, /--port/);
+  t.regex(onHost.stderr, /http/);
+});

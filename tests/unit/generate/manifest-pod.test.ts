@@ -41,13 +41,13 @@ apps:
       name: example.com/busybox
 `;
 
-test('a YAML manifest alone renders its golden unit: the named image fetched, the one by ID not; its ports as --port', async (t) => {
+test('a YAML manifest alone renders its golden unit: the named image fetched, the one by ID not; its ports left to rkt run, which reads them', async (t) => {
   const dir = tree(t, { 'web.pod.yaml': golden('web.pod.yaml') });
   const loaded = await loadOne(dir, 'web');
   if (!loaded.ok) return t.fail(loaded.message);
   t.is(loaded.file, path.join(dir, 'web.pod.yaml'));
   t.deepEqual(loaded.pod.manifest?.images, ['example.com/web:1.0,os=linux']);
-  t.deepEqual(runArgv(loaded.pod), ['run', '--pull-policy=never', '--port=http:127.0.0.1:8080', `--pod-manifest=${path.join(dir, 'web.pod.yaml')}`]);
+  t.deepEqual(runArgv(loaded.pod), ['run', '--pull-policy=never', `--pod-manifest=${path.join(dir, 'web.pod.yaml')}`]);
   const unit = renderPodService('web', loaded.pod, { ...OPTS, sourcePath: '/etc/rkt/pods.d/web.pod.yaml' });
   t.is(unit.replaceAll(dir, '/etc/rkt/pods.d'), golden('web-yaml.service'));
 });
