@@ -423,7 +423,11 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
         if (gone.length === 0) return record;
         if (round === 3) throw new RktError('ESTORE', `${what}: layers of the image were removed from the store while it was fetched, ${round + 1} times`, { hint: 'fetch it again once no image gc or image rm is running' });
         opts.note?.(`rkt: ${reference}: ${gone.length} stored layer(s) were removed meanwhile: fetching them again`);
-        for (const d of gone) await ensureLayer(layers.indexOf(d));
+        for (const d of gone) {
+          // What this fetch held of it (a blob beside a stored tree) goes with it: fetched whole again.
+          held.delete(d);
+          await ensureLayer(layers.indexOf(d));
+        }
       }
     } finally {
       // What the commit did not publish (all of it on failure).
