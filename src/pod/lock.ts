@@ -153,7 +153,7 @@ export async function tryLockFd(fd: number): Promise<boolean> {
  * directly with a momentary shared lock on a fresh description. Throws the fs error (ENOENT if `dir` is gone).
  * With `snapshot`, `/proc/locks` as read once for many pods (see `locksSnapshot`).
  */
-export async function isLockedStat(dir: string, st: BigIntStats, snapshot?: LocksSnapshot): Promise<boolean> {
+export async function isLockedStat(dir: string, st: Pick<BigIntStats, 'dev' | 'ino'>, snapshot?: LocksSnapshot): Promise<boolean> {
   const locks = snapshot === undefined ? await readProcLocks() : snapshot.locks;
   if (locks !== undefined && flocksOn(locks, st).length > 0) return true;
   if (locks !== undefined && (await procLocksTrusted(path.dirname(dir), st.dev))) return false;

@@ -145,6 +145,26 @@ function statDirSync(dir: string): BigIntStats | undefined {
   }
 }
 
+/** What tells a directory apart (for the lock test and "has it moved"): its device and inode numbers. */
+interface DirId { readonly dev: bigint; readonly ino: bigint }
+
+/**
+ * `statDirSync`, but only the directory's identity, from a plain stat where its numbers are exact (a bigint stat
+ * allocates some twenty BigInts per call, which for `rkt list` of a thousand pods is most of its garbage).
+ */
+function idOfDir(dir: string): DirId | undefined {
+  let st;
+  try {
+    st = lstatSync(dir, { throwIfNoEntry: false });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EPODREAD', `cannot stat ${dir}: ${describe(err)}`, { cause: err });
+  }
+  if (st === undefined || !st.isDirectory()) return undefined;
+  if (Number.isSafeInteger(st.ino) && Number.isSafeInteger(st.dev)) return { dev: BigInt(st.dev), ino: BigInt(st.ino) };
+  return statDirSync(dir);
+}
+
 /** `statDirSync` for the asynchronous paths. */
 async function statDir(dir: string): Promise<BigIntStats | undefined> {
   return statDirSync(dir);
@@ -243,8 +263,10 @@ export async function listPods(dataDir: string, details: readonly PodDetail[] = 
   // instead of one per pod, and the files read between the same two stats are those of the pod in that state.
   // A pod that moved or vanished in between is followed the usual way (infoFrom). Synchronous reads, in one
   // pass: for a thousand pods, promises per file cost more than the reads (see readLine).
-  const entries = [...seen].map(([uuid, dirState]) => ({ uuid, dirState, dir: podDir(dataDir, dirState, uuid) }));
-  const first = entries.map((e) => statDirSync(e.dir));
+  // podDir, with the state directories' paths normalized once (the names are checked uuids: nothing to normalize).
+  const stateDirs = new Map(POD_DIRS.map((d) => [d, podStateDir(dataDir, d)]));
+  const entries = [...seen].map(([uuid, dirState]) => ({ uuid, dirState, dir: `${stateDirs.get(dirState) ?? ''}/${uuid}` }));
+  const first = entries.map((e) => idOfDir(e.dir));
   const snapshot = await locksSnapshot();
   const want = new Set(details);
   const out: PodInfo[] = [];
@@ -262,7 +284,7 @@ export async function listPods(dataDir: string, details: readonly PodDetail[] = 
  * moved or gone since (the caller follows it).
  */
 async function readListed(
-  uuid: string, dirState: PodDirState, dir: string, st: BigIntStats, snapshot: LocksSnapshot, want: ReadonlySet<PodDetail>,
+  uuid: string, dirState: PodDirState, dir: string, st: DirId, snapshot: LocksSnapshot, want: ReadonlySet<PodDetail>,
 ): Promise<PodInfo | undefined> {
   let locked: boolean;
   try {
@@ -276,7 +298,7 @@ async function readListed(
   const exited = want.has('exited') ? await readTimestamp(dir, EXITED_FILE) : undefined;
   const pid = want.has('pid') ? await readPid(dir) : undefined;
   const appStatuses = want.has('appStatuses') ? await readAppStatuses(dir) : new Map<string, number>();
-  const again = statDirSync(dir);
+  const again = idOfDir(dir);
   if (again === undefined || again.ino !== st.ino || again.dev !== st.dev) return undefined;
   return { uuid, state: stateOf(dirState, locked), dir, locked, created, started, exited, pid, appStatuses };
 }
