@@ -157,10 +157,9 @@ async function writeCniResolvConf(o: LaunchOptions, info: NetInfo | undefined): 
   const text = resolvConfText({ mode: 'default' }, (info?.networks ?? []).map((n) => n.result?.['dns'] as CniDns | undefined));
   if (text === undefined) return;
   for (const a of o.manifest.apps) {
-    const lowers = imageLowerDirs(o.store.layout, a.image.id) ?? [path.join(o.store.layout.tree(a.image.id), 'rootfs')];
-    let imageHasOne = false;
-    for (const l of lowers) if ((await resolveInRoot(l, '/etc/resolv.conf')) !== undefined) imageHasOne = true;
-    if (imageHasOne) continue;
+    // Looked up as the app will see it: an OCI image through its layers (a file a later layer whites out is gone).
+    const root = (await ociImageRoot(o.store.layout, a.image.id))?.lookup ?? path.join(o.store.layout.tree(a.image.id), 'rootfs');
+    if ((await resolveInRoot(root, '/etc/resolv.conf')) !== undefined) continue;
     const etc = path.join(o.options.noOverlay ? layout.appRootfs(o.pod, a.name) : layout.overlayUpperDir(o.pod, a.name), 'etc');
     await fs.mkdir(etc, { recursive: true, mode: 0o755 });
     try {
