@@ -61,7 +61,7 @@ const FLY_ISOLATORS = ['os/linux/no-new-privileges', 'os/linux/oom-score-adj'] a
 /**
  * Refuse what a fly pod cannot run (pure), on the pod manifest: more than one app (`--pod-manifest`), an
  * isolator it cannot apply (by name: capabilities and seccomp sets, resources, anything but
- * no-new-privileges and oom-score-adj), a read-only root.
+ * no-new-privileges and oom-score-adj). (A read-only root is applied.)
  */
 export function checkFlyManifest(m: PodManifest): void {
   if (m.apps.length !== 1) throw new RktError('EFLY', `the fly stage1 runs one app per pod; this pod has ${m.apps.length}`, { hint: 'run each app in a pod of its own' });
@@ -73,7 +73,6 @@ export function checkFlyManifest(m: PodManifest): void {
       hint: 'drop the flag (or use an image without those isolators), or run the pod with the systemd stage1',
     });
   }
-  if (a.readOnlyRootFS === true) throw new RktError('EFLY', `app ${a.name}: the fly stage1 cannot make the app's root read-only`, { hint: 'leave --readonly-rootfs out, or run the pod with the systemd stage1' });
 }
 
 /**
@@ -132,6 +131,7 @@ export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: st
     app: app.name, exec: app.exec, uid: app.uid, gid: app.gid, supplementaryGids: app.supplementaryGids,
     workingDirectory: app.workingDirectory, environment: app.environment, preStart: app.preStart, postStop: app.postStop,
     noNewPrivileges: nnp === true, ...(typeof oom === 'number' ? { oomScoreAdjust: oom } : {}),
+    ...(entry.readOnlyRootFS === true ? { readOnlyRootFS: true } : {}),
   };
   await applyLayout([
     ...flyLayoutSteps(plan.steps, pod, app.name),
@@ -161,6 +161,7 @@ export function validateFlySpec(v: unknown, file: string): FlyAppSpec {
   }
   if (typeof o['noNewPrivileges'] !== 'boolean') throw bad('"noNewPrivileges" is not a boolean');
   if (o['oomScoreAdjust'] !== undefined && !Number.isInteger(o['oomScoreAdjust'])) throw bad('"oomScoreAdjust" is not an integer');
+  if (o['readOnlyRootFS'] !== undefined && typeof o['readOnlyRootFS'] !== 'boolean') throw bad('"readOnlyRootFS" is not a boolean');
   return o as unknown as FlyAppSpec;
 }
 

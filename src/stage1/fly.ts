@@ -17,6 +17,8 @@ export interface FlyAppSpec {
   readonly postStop: readonly (readonly string[])[];
   readonly noNewPrivileges: boolean;
   readonly oomScoreAdjust?: number;
+  /** The app's root is read-only (its volumes are not), after the pre-start handlers. */
+  readonly readOnlyRootFS?: boolean;
 }
 
 /** What the launch adds: rkt's own NOTIFY_SOCKET (a `Type=notify` unit), told READY=1 just before the app's exec. */
@@ -58,6 +60,7 @@ export function flyRunArgs(app: FlyAppSpec, m: FlyMounts, extras: FlyLaunchExtra
     ...(app.noNewPrivileges ? ['--no-new-privileges'] : []),
     ...(app.oomScoreAdjust !== undefined ? ['--oom-score-adj', String(app.oomScoreAdjust)] : []),
     ...(extras.notifySocket !== undefined ? ['--notify-socket', extras.notifySocket] : []),
+    ...(app.readOnlyRootFS === true ? ['--read-only-root'] : []),
     '--', ...app.exec,
   ];
 }

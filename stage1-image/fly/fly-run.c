@@ -11,7 +11,7 @@
  *   run [--status-fd N] --root DIR [--overlay OPTIONS] [--bind SRC DST]... [--bind-ro SRC DST]...
  *       [--pre-start N ARG...]... [--post-stop N ARG...]... [--handlers-only]
  *       --uid N --gid N [--groups N,N...] [--workdir DIR] [--no-new-privileges] [--oom-score-adj N]
- *       [--notify-socket PATH] -- EXEC [ARGS...]
+ *       [--notify-socket PATH] [--read-only-root] -- EXEC [ARGS...]
  *
  * Mount targets (DST, /dev, /proc, /sys) are resolved inside the app's root (openat2 RESOLVE_IN_ROOT), so a
  * symlink in an image can never make a mount land outside it. A failure before the app's exec is one line
@@ -80,6 +80,7 @@ static int no_new_privs, handlers_only, have_oom;
 static long oom_adj;
 static char **app_argv;
 static const char *notify_socket;
+static int read_only_root;
 
 static long number(const char *flag, const char *s) {
   char *end;
@@ -129,6 +130,7 @@ static void parse(int argc, char **argv) {
     } else if (strcmp(a, "--workdir") == 0) { NEED(1); workdir = argv[++i]; }
     else if (strcmp(a, "--no-new-privileges") == 0) no_new_privs = 1;
     else if (strcmp(a, "--notify-socket") == 0) { NEED(1); notify_socket = argv[++i]; }
+    else if (strcmp(a, "--read-only-root") == 0) read_only_root = 1;
     else if (strcmp(a, "--oom-score-adj") == 0) { NEED(1); oom_adj = number(a, argv[++i]); have_oom = 1; }
     else fail("run: unknown option \"%s\"", a);
   }
@@ -201,6 +203,8 @@ int main(int argc, char **argv) {
   if (unshare(CLONE_NEWNS) != 0) fail("cannot make a mount namespace: %s", strerror(errno));
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make the mounts private: %s", strerror(errno));
   if (overlay != NULL && mount("overlay", root, "overlay", 0, overlay) != 0) fail("cannot mount the overlay on %s: %s", root, strerror(errno));
+  /* A read-only root needs a mount of its own to remount: a tree (no overlay) is bound onto itself. */
+  if (overlay == NULL && read_only_root && !handlers_only && mount(root, root, NULL, MS_BIND, NULL) != 0) fail("cannot bind the app's root %s: %s", root, strerror(errno));
   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail("cannot open the app's root %s: %s", root, strerror(errno));
   /* The host's /dev, /proc and /sys, as rkt fly gave them; mount points the image lacks are made. */
@@ -225,6 +229,9 @@ int main(int argc, char **argv) {
     int st = run_handler(rootfd, pre[k].argv);
     if (st != 0) fail("the pre-start handler %s exited with status %d", pre[k].argv[0], st);
   }
+  /* After the pre-start handlers (root, as systemd's "+" handlers, may write), before the app: only the root
+   * mount itself, so /dev, /proc, /sys and the volumes keep their own flags. */
+  if (read_only_root && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) fail("cannot make the app's root read-only: %s", strerror(errno));
   if (have_oom) {
     FILE *f = fopen("/proc/self/oom_score_adj", "w");
     if (f == NULL || fprintf(f, "%ld\n", oom_adj) < 0 || fclose(f) != 0) fail("cannot set oom_score_adj %ld: %s", oom_adj, strerror(errno));

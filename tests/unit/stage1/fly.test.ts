@@ -42,6 +42,11 @@ test('post-stop: the same mounts, the working directory, each handler, --handler
   ]);
 });
 
+test('run with a read-only root: --read-only-root before the exec', (t) => {
+  const args = flyRunArgs({ ...app, readOnlyRootFS: true }, { root: '/r', binds: [] });
+  t.deepEqual(args.slice(-5), ['--read-only-root', '--', '/bin/web', '--port', '80']);
+});
+
 test('run under a Type=notify unit: --notify-socket with rkt\'s NOTIFY_SOCKET, before the exec', (t) => {
   const args = flyRunArgs({ ...app, preStart: [], supplementaryGids: [] }, { root: '/r', binds: [] }, { notifySocket: '/run/systemd/notify' });
   t.deepEqual(args.slice(-6), ['--notify-socket', '/run/systemd/notify', '--', '/bin/web', '--port', '80']);
