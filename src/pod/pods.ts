@@ -57,7 +57,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}
  * files of a pod are read synchronously: `rkt list` reads thousands of them, and Node's asynchronous reads cost
  * far more than the read itself for a file of a few bytes (thread pool, a file handle, promises to collect).
  */
-async function readLine(file: string): Promise<string | undefined> {
+function readLine(file: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -76,8 +76,13 @@ export async function writeTimestamp(dir: string, name: TimestampName, date: Dat
 
 /** Timestamp `name` of the pod in `dir`, or undefined if not (yet) written. A malformed one is an EPODCORRUPT error. */
 export async function readTimestamp(dir: string, name: TimestampName): Promise<Date | undefined> {
+  return readTimestampSync(dir, name);
+}
+
+/** `readTimestamp`, synchronously (listPods reads thousands: a promise per file costs more than the read). */
+function readTimestampSync(dir: string, name: TimestampName): Date | undefined {
   const file = path.join(dir, name);
-  const line = await readLine(file);
+  const line = readLine(file);
   if (line === undefined) return undefined;
   const date = RFC3339.test(line) ? new Date(line.replace(' ', 'T').toUpperCase()) : undefined;
   if (date === undefined || Number.isNaN(date.getTime())) {
@@ -88,8 +93,12 @@ export async function readTimestamp(dir: string, name: TimestampName): Promise<D
 
 /** The pod's PID 1 (host pid namespace) from `<dir>/pid`, or undefined if not (yet) written. */
 export async function readPid(dir: string): Promise<number | undefined> {
+  return readPidSync(dir);
+}
+
+function readPidSync(dir: string): number | undefined {
   const file = path.join(dir, PID_FILE);
-  const line = await readLine(file);
+  const line = readLine(file);
   if (line === undefined) return undefined;
   if (!/^[1-9]\d*$/.test(line)) throw new RktError('EPODCORRUPT', `${file} holds "${line}", not a pid`);
   return Number(line);
@@ -100,6 +109,10 @@ export async function readPid(dir: string): Promise<number | undefined> {
  * mid-write, an empty one) and are absent; hidden files (temporaries of atomic writers) are ignored.
  */
 export async function readAppStatuses(dir: string): Promise<Map<string, number>> {
+  return readAppStatusesSync(dir);
+}
+
+function readAppStatusesSync(dir: string): Map<string, number> {
   const statusDir = path.join(dir, STATUS_DIR);
   const out = new Map<string, number>();
   let names: string[];
@@ -112,7 +125,7 @@ export async function readAppStatuses(dir: string): Promise<Map<string, number>>
   for (const app of names.sort()) {
     if (app.startsWith('.')) continue;
     const file = path.join(statusDir, app);
-    const line = await readLine(file);
+    const line = readLine(file);
     if (line === undefined) continue;
     if (!/^-?\d+$/.test(line)) throw new RktError('EPODCORRUPT', `${file} holds "${line}", not an exit status`);
     out.set(app, Number(line));
@@ -293,11 +306,11 @@ async function readListed(
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot check the lock of pod ${uuid}: ${describe(err)}`, { cause: err });
   }
-  const created = want.has('created') ? await readTimestamp(dir, CREATED_FILE) : undefined;
-  const started = want.has('started') ? await readTimestamp(dir, STARTED_FILE) : undefined;
-  const exited = want.has('exited') ? await readTimestamp(dir, EXITED_FILE) : undefined;
-  const pid = want.has('pid') ? await readPid(dir) : undefined;
-  const appStatuses = want.has('appStatuses') ? await readAppStatuses(dir) : new Map<string, number>();
+  const created = want.has('created') ? readTimestampSync(dir, CREATED_FILE) : undefined;
+  const started = want.has('started') ? readTimestampSync(dir, STARTED_FILE) : undefined;
+  const exited = want.has('exited') ? readTimestampSync(dir, EXITED_FILE) : undefined;
+  const pid = want.has('pid') ? readPidSync(dir) : undefined;
+  const appStatuses = want.has('appStatuses') ? readAppStatusesSync(dir) : new Map<string, number>();
   const again = idOfDir(dir);
   if (again === undefined || again.ino !== st.ino || again.dev !== st.dev) return undefined;
   return { uuid, state: stateOf(dirState, locked), dir, locked, created, started, exited, pid, appStatuses };
