@@ -226,7 +226,7 @@ export function fsTypesOfDevice(text: string, major: number, minor: number): str
 /**
  * Whether the kernel's own rules say that `/proc/locks` shows every flock on the filesystem whose st_dev is
  * `dev`, decided without taking a lock (so without a flock(1) process): they do when `/proc` is read from the
- * initial pid namespace, where every recorded pid can be named, even an exited locker's, and `dev` is the
+ * initial pid namespace, where every recorded pid is shown, even an exited locker's (Linux 4.18 on), and `dev` is the
  * superblock device of a mounted filesystem whose st_ino is the inode number `/proc/locks` prints (so not a
  * btrfs subvolume's own st_dev, not overlayfs). False when it cannot tell: the caller then calibrates.
  */
@@ -236,6 +236,10 @@ export async function procLocksShowAll(dev: bigint): Promise<boolean> {
   try {
     ns = await fs.readlink('/proc/self/ns/pid');
     if (ns !== INIT_PID_NS) return false;
+    // Linux 4.14 to 4.17 hid an exited locker's line even there (fixed by "fs/lock: skip lock owner pid
+    // translation in case we are in init_pid_ns"): on those, and on anything we cannot read, calibrate.
+    const [major = 0, minor = 0] = (await fs.readFile('/proc/sys/kernel/osrelease', 'utf8')).split('.').map((n) => parseInt(n, 10));
+    if (!(major > 4 || (major === 4 && minor >= 18))) return false;
     mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'EACCES')) return false; // no procfs, or not ours to read
