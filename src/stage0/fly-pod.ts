@@ -120,7 +120,10 @@ export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: st
     // Recorded for readers of options.json (validatePodOptions keeps only what the launch of a systemd pod reads).
     options: { ...options, stage1Flavor: 'fly' },
     insecure: globals.insecure, cgroupV2: false,
+    // the volumes buildPodManifest made for unsatisfied mount points, said on stderr as for any pod
+    implicitVolumes: new Set(manifest.volumes.filter((v) => !given.volumes.some((g) => g.name === v.name)).map((v) => v.name)),
   });
+  for (const n of plan.notes) note?.(`rkt: ${n}`);
   const app = plan.apps[0];
   const entry = manifest.apps[0];
   if (app === undefined || entry === undefined || plan.apps.length !== 1) throw new Error('bug: a fly pod is laid out for exactly one app');

@@ -458,3 +458,10 @@ podTest(title('selection: --stage1-name looks in the stage1 images directory of 
   const res = await env.run([`--local-config=${conf}`, FLY, await plain(), '--exec=/bin/true']);
   t.is(res.exitCode, 0, res.stderr);
 });
+
+podTest(title('fly: a mount point no volume satisfies gets its implicit empty volume, said on stderr as for any pod'), async (t) => {
+  const env = await podEnv(t);
+  const res = await fly(env, [await handlers()]);
+  t.is(res.exitCode, 5, res.stderr);
+  t.regex(res.stderr, /^rkt: warning: no volume given for mount point "data" \(\/data\) of app fly-handlers: made the empty volume "fly-handlers-data"/m);
+});
