@@ -91,6 +91,26 @@ function readTimestampSync(dir: string, name: TimestampName): Date | undefined {
   return date;
 }
 
+/**
+ * One of a pod's JSON files (options.json, fly.json, the metadata identity …) as the value it holds: a file
+ * that cannot be read is EPODREAD, one that is not JSON EPODCORRUPT (the fix: remove the pod, prepare it
+ * again). With `optional`, a missing file is undefined. What the value must be is the caller's to check.
+ */
+export async function readPodJson(file: string, optional: boolean): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if (optional && isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new RktError('EPODCORRUPT', `${file} is corrupt: ${describe(err)}`, { cause: err, hint: 'remove the pod (rkt rm) and prepare it again' });
+  }
+}
+
 /** The pod's PID 1 (host pid namespace) from `<dir>/pid`, or undefined if not (yet) written. */
 export async function readPid(dir: string): Promise<number | undefined> {
   return readPidSync(dir);

@@ -64,67 +64,55 @@ export function parseEnvFile(file: string, text: string): [string, string][] {
 }
 
 /**
- * Resolve `p` (absolute, as seen inside the app) to a host path inside `root`, following symlinks as the app
- * would see them: absolute targets restart at `root`, `..` never climbs above it. Returns undefined when a
- * component does not exist. `root` is a directory, or a lookup through an OCI image's layers (oci-lowers.ts).
+ * Walk `p` (absolute, as seen inside the app) inside `root`, following symlinks as the app would see them:
+ * absolute targets restart at `root`, `..` never climbs above it. Stops at the first component that does not
+ * exist: `found` holds the components resolved (in the root's terms), `missing` what is left of the path as
+ * written from there (empty when the whole path exists). A loop of links is an error.
  */
-export async function resolveInRoot(root: string | RootLookup, p: string, depth = 0): Promise<string | undefined> {
+async function walkInRoot(root: string | RootLookup, p: string, depth = 0): Promise<{ found: string[]; missing: string[] }> {
   if (depth > 40) throw new RktError('ESYMLINKLOOP', `too many levels of symbolic links resolving ${p}`);
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  const done: string[] = [];
+  const found: string[] = [];
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';
-    if (part === '..') { done.pop(); continue; }
-    const host = typeof root === 'string' ? path.join(root, ...done, part) : await root([...done, part].join('/'));
-    if (host === undefined) return undefined;
-    let st;
-    try {
-      st = await fs.lstat(host);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
-      throw err;
-    }
-    if (st.isSymbolicLink()) {
-      const target = await fs.readlink(host);
-      const rest = parts.slice(i + 1).join('/');
-      const next = target.startsWith('/') ? `${target}/${rest}` : `/${[...done, target, rest].join('/')}`;
-      return resolveInRoot(root, next, depth + 1);
-    }
-    done.push(part);
-  }
-  return typeof root === 'string' ? path.join(root, ...done) : root(done.join('/'));
-}
-
-/**
- * Where `p` is inside `root` once every symlink on the way is followed as the app would follow it (chrooted:
- * absolute targets and `..` stay inside the root): an absolute path in the root's terms. The part that does
- * not exist yet is kept as written (`..` in it taken lexically). So a mount point `/data` that an image makes
- * a symlink to `../../../../etc` is the app's own `/etc`, never a path above its root. Never throws for a
- * missing path; a loop of links is an error.
- */
-export async function resolvePathInRoot(root: string | RootLookup, p: string, depth = 0): Promise<string> {
-  if (depth > 40) throw new RktError('ESYMLINKLOOP', `too many levels of symbolic links resolving ${p}`);
-  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  const done: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i] ?? '';
-    if (part === '..') { done.pop(); continue; }
-    const host = typeof root === 'string' ? path.join(root, ...done, part) : await root([...done, part].join('/'));
+    if (part === '..') { found.pop(); continue; }
+    const host = typeof root === 'string' ? path.join(root, ...found, part) : await root([...found, part].join('/'));
     let st;
     try {
       st = host === undefined ? undefined : await fs.lstat(host);
     } catch (err) {
       if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
     }
-    if (host === undefined || st === undefined) return path.posix.join('/', ...done, ...parts.slice(i));
+    if (host === undefined || st === undefined) return { found, missing: parts.slice(i) };
     if (st.isSymbolicLink()) {
       const target = await fs.readlink(host);
       const rest = parts.slice(i + 1).join('/');
-      return resolvePathInRoot(root, target.startsWith('/') ? `${target}/${rest}` : `/${[...done, target, rest].join('/')}`, depth + 1);
+      return walkInRoot(root, target.startsWith('/') ? `${target}/${rest}` : `/${[...found, target, rest].join('/')}`, depth + 1);
     }
-    done.push(part);
+    found.push(part);
   }
-  return path.posix.join('/', ...done);
+  return { found, missing: [] };
+}
+
+/**
+ * Resolve `p` to a host path inside `root` as the app would (walkInRoot), or undefined when a component does
+ * not exist. `root` is a directory, or a lookup through an OCI image's layers (oci-lowers.ts).
+ */
+export async function resolveInRoot(root: string | RootLookup, p: string): Promise<string | undefined> {
+  const { found, missing } = await walkInRoot(root, p);
+  if (missing.length > 0) return undefined;
+  return typeof root === 'string' ? path.join(root, ...found) : root(found.join('/'));
+}
+
+/**
+ * Where `p` is inside `root` once every symlink on the way is followed as the app would follow it (chrooted:
+ * absolute targets and `..` stay inside the root): an absolute path in the root's terms. The part that does
+ * not exist yet is kept as written (`..` in it taken lexically). So a mount point `/data` that an image makes
+ * a symlink to `../../../../etc` is the app's own `/etc`, never a path above its root.
+ */
+export async function resolvePathInRoot(root: string | RootLookup, p: string): Promise<string> {
+  const { found, missing } = await walkInRoot(root, p);
+  return path.posix.join('/', ...found, ...missing);
 }
 
 interface Entry { readonly name: string; readonly id: number }

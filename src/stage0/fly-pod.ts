@@ -5,12 +5,12 @@
  * before any pod exists), the layout (the systemd layout's plan without its stage1 tree, units and launcher),
  * and the app's resolved spec saved beside the pod manifest (`fly.json`), which the launch reads.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { describe, isErrno, RktError } from '../common/errors.js';
+import { RktError } from '../common/errors.js';
 import type { GlobalOptions } from '../common/options.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import * as layout from '../pod/layout.js';
+import { readPodJson } from '../pod/pods.js';
 import type { Store } from '../store/store.js';
 import type { FlyAppSpec } from '../stage1/fly.js';
 import { ociImageRoot } from '../store/oci-lowers.js';
@@ -171,18 +171,6 @@ export function validateFlySpec(v: unknown, file: string): FlyAppSpec {
 /** A pod's fly spec, or undefined for a pod of another stage1 (no fly.json). */
 export async function readFlySpec(pod: string): Promise<FlyAppSpec | undefined> {
   const file = path.join(pod, FLY_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new RktError('EPODCORRUPT', `${file} is corrupt: ${describe(err)}`, { cause: err, hint: 'remove the pod (rkt rm) and prepare it again' });
-  }
-  return validateFlySpec(value, file);
+  const value = await readPodJson(file, true);
+  return value === undefined ? undefined : validateFlySpec(value, file);
 }

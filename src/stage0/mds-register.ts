@@ -5,11 +5,12 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { describe, isErrno, RktError } from '../common/errors.js';
+import { RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import { POD_MANIFEST } from '../pod/layout.js';
+import { readPodJson } from '../pod/pods.js';
 import type { NetworkPlan } from '../net/networks.js';
 import type { Store } from '../store/store.js';
 
@@ -46,19 +47,8 @@ export async function savePodIdentity(podDir: string, id: PodIdentity): Promise<
 /** The identity prepare kept in `podDir`; undefined for a pod prepared without --mds-register. */
 export async function readPodIdentity(podDir: string): Promise<PodIdentity | undefined> {
   const file = path.join(podDir, MDS_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw new RktError('EPODCORRUPT', `${file} is corrupt: ${describe(err)}`, { cause: err, hint: 'remove the pod (rkt rm) and prepare it again' });
-  }
+  const v = await readPodJson(file, true);
+  if (v === undefined) return undefined;
   const o = v as Partial<Record<keyof PodIdentity, unknown>> | null;
   if (typeof o !== 'object' || o === null || typeof o.token !== 'string' || typeof o.hostAddress !== 'string' || typeof o.port !== 'number' || typeof o.url !== 'string') {
     throw new RktError('EPODCORRUPT', `${file} is corrupt: not a pod identity`, { hint: 'remove the pod (rkt rm) and prepare it again' });

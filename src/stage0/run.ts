@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import { imageLowerDirs, ociImageRoot, type RootLookup } from '../store/oci-lowers.js';
 import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
-import { writeTimestamp } from '../pod/pods.js';
+import { readPodJson, writeTimestamp } from '../pod/pods.js';
 import { LAUNCHER_FAILED, nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { mountKey, OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
@@ -73,19 +73,7 @@ export function validatePodOptions(value: unknown, file: string): PodOptions {
 /** Read a pod's run options (written at prepare time). */
 export async function readPodOptions(pod: string): Promise<PodOptions> {
   const file = path.join(pod, OPTIONS_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new RktError('EPODCORRUPT', `${file} is corrupt: ${describe(err)}`, { cause: err, hint: 'remove the pod (rkt rm) and prepare it again' });
-  }
-  return validatePodOptions(value, file);
+  return validatePodOptions(await readPodJson(file, false), file);
 }
 
 /**
