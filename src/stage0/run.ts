@@ -1,10 +1,12 @@
 /**
- * Launching a prepared pod tree: the launcher script (mounts, cgroup) run in a private mount namespace, the
- * stage1's run entrypoint with the nspawn arguments, the pod lock handed to it, and the wait for its end.
+ * Launching a prepared pod tree: the launcher (build/rkt-launch: private mount namespace, output relay,
+ * cgroups, mounts) exec'ing the stage1's run entrypoint with the nspawn arguments, the pod lock handed to it,
+ * and the wait for its end.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
@@ -14,7 +16,7 @@ import { imageLowerDirs, ociImageRoot, type RootLookup } from '../store/oci-lowe
 import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
 import { readPodJson, writeTimestamp } from '../pod/pods.js';
-import { LAUNCHER_FAILED, nspawnArgs, renderLauncher, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
+import { LAUNCHER_FAILED, launcherArgs, nspawnArgs, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { mountKey, OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
 import { podCapabilities } from './isolation.js';
@@ -41,8 +43,28 @@ export interface LaunchOptions {
 
 
 
-/** How long, after nspawn has exited, rkt run waits for the output relays to finish copying. */
+/** How long, after nspawn has exited, rkt run waits for the output relay to finish copying. */
 const RELAY_WAIT_MS = 1000;
+
+/**
+ * The launcher binary, `build/rkt-launch` in rkt's own package directory (hack/build-launcher, run by `npm run
+ * build`; hack/install copies it), found by walking up from `from` (this module: its depth differs between the
+ * tsc output and the bundle's chunks) to the package.json. An RktError naming it and the fix when it is missing.
+ */
+export async function launcherPath(from = path.dirname(fileURLToPath(import.meta.url))): Promise<string> {
+  let dir = from;
+  for (let i = 0; i < 6 && !existsSync(path.join(dir, 'package.json')); i++) dir = path.dirname(dir);
+  const bin = path.join(dir, 'build', 'rkt-launch');
+  try {
+    await fs.access(bin, fs.constants.X_OK);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT') && !isErrno(err, 'EACCES')) throw err;
+    throw new RktError('ELAUNCH', `cannot start the pod: rkt's launcher ${bin} is ${isErrno(err, 'ENOENT') ? 'missing' : 'not executable'}`, {
+      cause: err, hint: `build it: npm run build in ${dir}`,
+    });
+  }
+  return bin;
+}
 
 /** Check the run options read from a pod directory: every field present with its type. */
 export function validatePodOptions(value: unknown, file: string): PodOptions {
@@ -185,9 +207,9 @@ async function findPodPid1(nspawnPid: number, exited: () => boolean): Promise<nu
 export async function launchPod(o: LaunchOptions): Promise<number> {
   // Only without a host systemd does the pod need cgroups of its own; otherwise the unit it lives in
   // (the caller's service, or the scope machined makes) is its cgroup.
+  const launcher = await launcherPath();
   const cgroups = o.mode.kind === 'raw' ? await cgroupDirsFor(o.uuid) : [];
   const s1root = layout.stage1Rootfs(o.pod);
-  const launcher = path.join(o.pod, 'launch');
   const ioDir = path.join(o.pod, 'io');
   await fs.rm(ioDir, { recursive: true, force: true });
   await fs.mkdir(ioDir, { mode: 0o700 });
@@ -197,15 +219,6 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   for (const cg of cgroups) await fs.mkdir(cg, { recursive: true });
   if (o.mode.kind === 'raw') await fs.mkdir('/run/systemd/nspawn', { recursive: true });
   const podNet = o.options.net === 'pod' && o.options.netPlan !== undefined ? await import('../net/pod-network.js') : undefined;
-  await writeFileAtomic(launcher, renderLauncher({
-    cgroups,
-    ...(o.options.interactive ? {} : { ioDir }),
-    privateNspawnRun: o.mode.kind === 'raw',
-    ...(rootId !== undefined ? { rootId } : {}),
-    ...(rootId !== undefined && podNet !== undefined ? { netns: podNet.podNetnsPath(o.pod) } : {}),
-    overlays: o.options.noOverlay ? [] : podOverlays(o.store, o.pod, o.manifest, o.options.stage1Id),
-    entrypoint: path.join(s1root, o.options.stage1Run),
-  }), 0o755);
   const binds = [
     { source: path.join(o.pod, layout.STATUS_DIR), target: '/rkt/status', readOnly: false },
     ...(o.options.interactive ? [] : [{ source: ioDir, target: '/rkt/io', readOnly: false }]),
@@ -213,14 +226,22 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   ];
   // The pod's own networks (src/net), made last before the launch so that nothing after them can fail
   // before the teardown in the finally below is armed; setUpPodNetwork leaves nothing when it fails.
-  const args = nspawnArgs({
+  const args = launcherArgs({
+    cgroups,
+    ...(o.options.interactive ? {} : { ioDir }),
+    privateNspawnRun: o.mode.kind === 'raw',
+    ...(rootId !== undefined ? { rootId } : {}),
+    ...(rootId !== undefined && podNet !== undefined ? { netns: podNet.podNetnsPath(o.pod) } : {}),
+    overlays: o.options.noOverlay ? [] : podOverlays(o.store, o.pod, o.manifest, o.options.stage1Id),
+    entrypoint: path.join(s1root, o.options.stage1Run),
+  }, nspawnArgs({
     uuid: o.uuid, stage1Root: s1root, hostname: o.options.hostname, net: o.options.net,
     ...(podNet !== undefined ? { netnsPath: podNet.podNetnsPath(o.pod) } : {}),
     interactive: o.options.interactive, debug: o.debug, mode: o.mode, binds,
     notifyReady: process.env['NOTIFY_SOCKET'] !== undefined,
     ...(o.options.privateUsers !== undefined ? { privateUsers: o.options.privateUsers } : {}),
     capabilities: podCapabilities(o.manifest.apps.map((a) => ({ name: a.name, isolators: a.app?.isolators ?? [] })), new Set()),
-  });
+  }));
   if (podNet !== undefined && o.options.netPlan !== undefined) {
     // pods/run/<uuid> → pods/: no other pod there may forward the same host ports.
     const info = await podNet.setUpPodNetwork(o.pod, o.uuid, o.options.netPlan, { podsRoot: path.dirname(path.dirname(o.pod)) });
@@ -232,9 +253,9 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
       });
     }
   }
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', launcher, ...args], {
+  const child = spawn(launcher, args, {
     cwd: o.pod,
-    // fd 4, a pipe every process of the launch inherits (nspawn, the output relays): its end of file means
+    // fd 4, a pipe every process of the launch inherits (nspawn, the output relay): its end of file means
     // that all of them are gone, so everything the pod wrote has reached our stdout and stderr.
     stdio: [o.stdin, 'inherit', 'inherit', o.lockFd, 'pipe'],
   });
@@ -277,9 +298,9 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   }
   try {
     const code = await exit;
-    // Normally the relays end within milliseconds of nspawn (every writer died with the pod's PID namespace).
-    // If nspawn itself was killed, the pod's orphaned processes keep them alive: do not wait for those (the
-    // relays still hold our stdout and stderr, nothing they copy is lost).
+    // Normally the relay ends within milliseconds of nspawn (every writer died with the pod's PID namespace).
+    // If nspawn itself was killed, the pod's orphaned processes keep it alive: do not wait for those (the
+    // relay still holds our stdout and stderr, nothing it copies is lost).
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([relaysDone, new Promise<void>((r) => { timer = setTimeout(r, RELAY_WAIT_MS); })]);
     clearTimeout(timer);

@@ -1,6 +1,7 @@
 /**
  * How stage0 starts a pod's stage1: the systemd-nspawn arguments (handed to the stage1 image's `run`
- * entrypoint) and the launcher script that prepares the pod's mounts and cgroup first. Pure functions.
+ * entrypoint) and the command line of the launcher that prepares the pod's mounts and cgroups first. Pure
+ * functions.
  */
 
 /**
@@ -96,11 +97,6 @@ export function nspawnArgs(s: NspawnSpec): string[] {
 /** The launcher's exit status when a step before stage1 fails (it has said which on stderr): rkt's own failure. */
 export const LAUNCHER_FAILED = 254;
 
-/** Single-quote a word for /bin/sh. */
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** An overlay mount the launcher makes before starting the pod. */
 export interface OverlayMount {
   readonly lower: readonly string[];
@@ -116,11 +112,11 @@ export function overlayPath(p: string): string {
 
 export interface LauncherSpec {
   /**
-   * Directory of the pod's stdout/stderr FIFOs (bound into the stage1 as /rkt/io): apps write there, and two
-   * relays started here copy to the stdout and stderr rkt was given, whatever they are.
+   * Directory of the pod's stdout/stderr FIFOs (bound into the stage1 as /rkt/io): apps write there, and the
+   * launcher's relay copies them to the stdout and stderr rkt was given, whatever they are.
    */
   readonly ioDir?: string;
-  /** cgroup directories (one per mounted hierarchy) to create and move into, so concurrent pods do not collide. */
+  /** cgroup directories (one per mounted hierarchy) to move into, so concurrent pods do not collide. */
   readonly cgroups: readonly string[];
   readonly overlays: readonly OverlayMount[];
   /** The stage1 image's run entrypoint (absolute path on the host). */
@@ -144,44 +140,26 @@ export interface LauncherSpec {
 }
 
 /**
- * The launcher: a /bin/sh script run in a private mount namespace (`unshare --mount --propagation private`),
- * so the pod's overlay mounts vanish with it. It joins the pod's own cgroups, makes the mounts, then execs the
- * stage1 run entrypoint with its own arguments (the nspawn argv) — the same PID from start to end, so the pod
- * lock fd inherited from stage0 stays held exactly as long as the pod lives.
+ * The command line (without the program) of the launcher, build/rkt-launch (src/launcher/rkt-launch.c): one
+ * static process that makes itself a private mount namespace (so the pod's overlay mounts vanish with it),
+ * makes the output FIFOs and starts their relay, joins the pod's own cgroups, makes the mounts, then execs
+ * the stage1 run entrypoint with `entrypointArgs` (the nspawn argv) — the same PID from start to end, so the
+ * pod lock fd inherited from stage0 stays held exactly as long as the pod lives. The launcher takes its steps
+ * in a fixed order (see its source); a failing one is `rkt: cannot start the pod: …` and exit 254.
  */
-export function renderLauncher(s: LauncherSpec): string {
-  const lines = [
-    '#!/bin/sh',
-    '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.',
-    // A step that fails says which, and the launcher exits 254 (rkt's own failure), never with the step's
-    // own status, which rkt run would pass on as if an app had exited with it.
-    `fail() { echo "rkt: cannot start the pod: $1" >&2; exit ${LAUNCHER_FAILED}; }`,
-  ];
-  if (s.ioDir !== undefined) {
-    const out = shQuote(`${s.ioDir}/stdout`);
-    const err = shQuote(`${s.ioDir}/stderr`);
-    // This process (which becomes nspawn) holds each FIFO open read-write: the relays' opens do not block,
-    // and they see end-of-file only once nspawn has exited and every app has closed its end, so nothing the
-    // pod wrote is lost and no relay outlives the pod. The relays hold rkt's own stdout/stderr, so the output
-    // keeps flowing even if rkt itself is killed. They also inherit the pod lock (fd 3): should nspawn be
-    // SIGKILLed, the pod's processes that live on still write to the FIFOs, keep the relays up, and so keep the
-    // pod locked, i.e. running, until `rkt stop` (which signals the pod's PID 1) ends them.
-    lines.push(`mkfifo -m 0600 ${out} ${err} || fail ${shQuote(`cannot make the output FIFOs in ${s.ioDir}`)}`);
-    if (s.rootId !== undefined) lines.push(`chown ${s.rootId}:${s.rootId} ${out} ${err} || fail ${shQuote("cannot give the output FIFOs to the pod's root")}`);
-    lines.push(`exec 5<>${out} 6<>${err} || fail 'cannot open the output FIFOs'`);
-    lines.push(`cat <${out} 5>&- 6>&- &`, `cat <${err} >&2 5>&- 6>&- &`);
-  }
-  // Joined after the relays started: they are rkt's, not the pod's, so the pod's cgroups are empty (and
-  // removable) as soon as nspawn exits. The directories exist already (stage0 makes them): joining them is a
-  // shell builtin, no process.
-  for (const cg of s.cgroups) lines.push(`echo $$ > ${shQuote(`${cg}/cgroup.procs`)} || fail ${shQuote(`cannot join the cgroup ${cg}`)}`);
-  if (s.privateNspawnRun === true) lines.push("mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn || fail 'cannot mount a tmpfs on /run/systemd/nspawn'");
+export function launcherArgs(s: LauncherSpec, entrypointArgs: readonly string[]): string[] {
+  const args: string[] = [];
+  if (s.ioDir !== undefined) args.push('--io', s.ioDir);
+  if (s.rootId !== undefined) args.push('--root-id', String(s.rootId));
+  for (const cg of s.cgroups) args.push('--cgroup', cg);
+  if (s.privateNspawnRun === true) args.push('--private-nspawn-run');
+  // Each lower dir is checked first, so that a removed image is said as such rather than as a failed mount.
+  for (const o of s.overlays) for (const l of o.lower) args.push('--image-tree', l);
   for (const o of s.overlays) {
     const opts = `${s.rootId !== undefined ? 'metacopy=on,' : ''}lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
-    const missing = o.lower.map((l) => `[ -d ${shQuote(l)} ] || fail ${shQuote(`the image tree ${l} is missing (was the image removed? rkt image verify, or fetch it again)`)}`);
-    lines.push(...missing, `mount -t overlay overlay -o ${shQuote(opts)} ${shQuote(o.target)} || fail ${shQuote(`cannot mount the overlay on ${o.target}`)}`);
+    args.push('--overlay', opts, o.target);
   }
-  if (s.netns !== undefined) lines.push(`[ -e ${shQuote(s.netns)} ] || fail ${shQuote(`the pod's network namespace ${s.netns} is missing`)}`);
-  lines.push(`exec ${s.netns !== undefined ? `nsenter --net=${shQuote(s.netns)} -- ` : ''}${shQuote(s.entrypoint)} "$@"`, '');
-  return lines.join('\n');
+  if (s.netns !== undefined) args.push('--netns', s.netns);
+  args.push('--', s.entrypoint, ...entrypointArgs);
+  return args;
 }

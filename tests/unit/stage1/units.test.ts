@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { environmentLine, quoteExecArg, renderAppUnit, renderIoUnit, renderPodUnits, renderReaperUnit, type AppUnitSpec } from '../../../src/stage1/units.js';
-import { nspawnArgs, renderLauncher, overlayPath, shQuote } from '../../../src/stage1/launch.js';
+import { nspawnArgs } from '../../../src/stage1/launch.js';
 
 const golden = (name: string) => readFileSync(new URL(`./golden/${name}`, import.meta.url), 'utf8');
 
@@ -108,47 +108,3 @@ test('under a Type=notify unit nspawn waits for the pod\'s systemd before passin
   t.true(args.indexOf('--notify-ready=yes') < args.indexOf('--'), 'an nspawn option, not an argument of the pod\'s systemd');
 });
 
-test('the launcher relays the pod FIFOs to stdout and stderr', (t) => {
-  const text = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', ioDir: '/p/io' });
-  t.regex(text, /^mkfifo -m 0600 '\/p\/io\/stdout' '\/p\/io\/stderr' \|\| fail 'cannot make the output FIFOs in \/p\/io'$/m);
-  t.regex(text, /^exec 5<>'\/p\/io\/stdout' 6<>'\/p\/io\/stderr' \|\| fail 'cannot open the output FIFOs'$/m);
-  t.regex(text, /^cat <'\/p\/io\/stderr' >&2 5>&- 6>&- &$/m);
-});
-
-test('the launcher joins its cgroups, mounts overlays, then execs the entrypoint', (t) => {
-  const text = renderLauncher({
-    cgroups: ['/sys/fs/cgroup/pids/rkt-x'],
-    overlays: [{ lower: ['/a,b', '/c'], upper: '/u', work: '/w', target: "/t'x" }],
-    entrypoint: '/s1/rkt/run',
-  });
-  t.is(text, [
-    '#!/bin/sh',
-    '# Written by rkt stage0: prepares the pod mounts and cgroup, then starts stage1.',
-    'fail() { echo "rkt: cannot start the pod: $1" >&2; exit 254; }',
-    "echo $$ > '/sys/fs/cgroup/pids/rkt-x/cgroup.procs' || fail 'cannot join the cgroup /sys/fs/cgroup/pids/rkt-x'",
-    "[ -d '/a,b' ] || fail 'the image tree /a,b is missing (was the image removed? rkt image verify, or fetch it again)'",
-    "[ -d '/c' ] || fail 'the image tree /c is missing (was the image removed? rkt image verify, or fetch it again)'",
-    "mount -t overlay overlay -o 'lowerdir=/a\\,b:/c,upperdir=/u,workdir=/w' '/t'\\''x' || fail 'cannot mount the overlay on /t'\\''x'",
-    "exec '/s1/rkt/run' \"$@\"",
-    '',
-  ].join('\n'));
-  t.is(overlayPath('a:b,c\\'), 'a\\:b\\,c\\\\');
-  t.is(shQuote("it's"), "'it'\\''s'");
-});
-
-test('--private-users: nspawn gets the pod\'s UID range and shifts its trees; the launcher gives the FIFOs to the pod\'s root and mounts overlays with metacopy', (t) => {
-  const base = { uuid: 'u', stage1Root: '/r', hostname: 'h', net: 'host' as const, interactive: false, debug: false, binds: [], mode: { kind: 'raw' as const } };
-  const args = nspawnArgs({ ...base, privateUsers: { base: 0x80000, range: 0x10000 } });
-  t.true(args.includes('--private-users=524288:65536') && args.includes('--private-users-ownership=chown'));
-  t.false(nspawnArgs(base).some((a) => a.startsWith('--private-users')), 'no user namespace unless asked');
-  const overlays = [{ lower: ['/l'], upper: '/u', work: '/w', target: '/t' }];
-  const text = renderLauncher({ cgroups: [], overlays, entrypoint: '/e', ioDir: '/p/io', rootId: 524288 });
-  t.regex(text, /^chown 524288:524288 '\/p\/io\/stdout' '\/p\/io\/stderr' \|\| fail /m);
-  t.regex(text, /-o 'metacopy=on,lowerdir=\/l,upperdir=\/u,workdir=\/w'/);
-  const plain = renderLauncher({ cgroups: [], overlays, entrypoint: '/e', ioDir: '/p/io' });
-  t.false(plain.includes('chown') || plain.includes('metacopy'));
-  const onNet = renderLauncher({ cgroups: [], overlays: [], entrypoint: '/e', rootId: 524288, netns: '/p/netns' });
-  t.regex(onNet, /^exec nsenter --net='\/p\/netns' -- '\/e' "\$@"$/m, 'the launcher joins the pod network itself');
-  const withNs = nspawnArgs({ ...base, net: 'pod', netnsPath: '/p/netns', privateUsers: { base: 0x80000, range: 0x10000 } });
-  t.false(withNs.some((a) => a.startsWith('--network-namespace-path')), 'and nspawn does not try to');
-});
