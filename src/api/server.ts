@@ -4,13 +4,13 @@
  * each connection handed to grpc-js through its connection injector, so that socket activation works and a
  * listen error is ours to word. Loads @grpc/grpc-js and @grpc/proto-loader: only `rkt api-service` imports this.
  */
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, RktError } from '../common/errors.js';
+import { packageDir } from '../common/package-dir.js';
 import type { GlobalOptions } from '../common/options.js';
 import { APPC_VERSION, RKT_VERSION } from '../common/version.js';
 import { EventWatcher } from './events.js';
@@ -26,12 +26,9 @@ import { readV1ImageById, readV1Images, readV1PodById, readV1Pods, type Warn } f
  * dist/bin/chunks/) by walking up to rkt's package.json: the .proto ships in the package's src/api/.
  */
 export function protoPath(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'src', 'api', 'v1alpha.proto');
-    dir = path.dirname(dir);
-  }
-  throw new RktError('ENOFILE', `cannot find rkt's package directory (package.json) above ${fileURLToPath(import.meta.url)}: v1alpha.proto is in its src/api/`);
+  const dir = packageDir(path.dirname(fileURLToPath(import.meta.url)));
+  if (dir === undefined) throw new RktError('ENOFILE', `cannot find rkt's package directory (package.json) above ${fileURLToPath(import.meta.url)}: v1alpha.proto is in its src/api/`);
+  return path.join(dir, 'src', 'api', 'v1alpha.proto');
 }
 
 /** How proto-loader maps the protocol to JS: proto field names, int64 as strings, enums by name. */

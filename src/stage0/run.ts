@@ -4,11 +4,12 @@
  * and the wait for its end.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
+import { packageDir } from '../common/package-dir.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
@@ -48,12 +49,11 @@ const RELAY_WAIT_MS = 1000;
 
 /**
  * The launcher binary, `build/rkt-launch` in rkt's own package directory (hack/build-launcher, run by `npm run
- * build`; hack/install copies it), found by walking up from `from` (this module: its depth differs between the
- * tsc output and the bundle's chunks) to the package.json. An RktError naming it and the fix when it is missing.
+ * build`; hack/install copies it), found from `from` (this module's directory; src/common/package-dir.ts). An
+ * RktError naming it and the fix when it is missing.
  */
 export async function launcherPath(from = path.dirname(fileURLToPath(import.meta.url))): Promise<string> {
-  let dir = from;
-  for (let i = 0; i < 6 && !existsSync(path.join(dir, 'package.json')); i++) dir = path.dirname(dir);
+  const dir = packageDir(from) ?? from;
   const bin = path.join(dir, 'build', 'rkt-launch');
   try {
     await fs.access(bin, fs.constants.X_OK);

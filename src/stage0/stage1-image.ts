@@ -6,6 +6,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, isErrno, RktError } from '../common/errors.js';
+import { packageDir } from '../common/package-dir.js';
 import type { GlobalOptions } from '../common/options.js';
 import { parseImageManifest, type ImageManifest } from '../image/manifest.js';
 import type { Store } from '../store/store.js';
@@ -49,16 +50,11 @@ export interface Stage1Choice {
 
 /**
  * The stage1 image the build made: `build/stage1.aci` in rkt's own package directory (stage1-image/build),
- * found by walking up from this module to the package.json (the module's depth differs between the tsc
- * output and the bundle's chunks).
+ * found from this module (src/common/package-dir.ts).
  */
 export function defaultStage1Path(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build', 'stage1.aci');
-    dir = path.dirname(dir);
-  }
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/stage1.aci');
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.join(packageDir(here) ?? path.resolve(here, '../..'), 'build', 'stage1.aci');
 }
 
 /** The stage1 contract from a stage1 image's manifest; a manifest without it is not a stage1. */

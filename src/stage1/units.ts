@@ -191,8 +191,9 @@ export function renderReaperUnit(app: string): string {
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
-    // Marks that the pod got as far as its apps: stage0 tells a stage1 failure from an app's status by it.
-    `ExecStart=/usr/bin/busybox touch ${STATUS_DIR_IN_STAGE1}/.started-${app}`,
+    // Leaves /rkt/status/.started-<app>, the mark that the pod got as far as its apps: stage0 tells a stage1
+    // failure from an app's status by it.
+    `ExecStart=/rkt/reaper --started ${app}`,
     `ExecStop=/rkt/reaper ${app}`,
     '',
   ].join('\n');

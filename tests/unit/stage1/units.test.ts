@@ -31,6 +31,8 @@ test('the reaper binds to its app and runs after it stops', (t) => {
   t.regex(r, /^BindsTo=web\.service$/m);
   t.regex(r, /^Before=web\.service$/m);
   t.regex(r, /^ExecStop=\/rkt\/reaper web$/m);
+  // The started mark comes from the same static helper (no busybox process), before the app starts.
+  t.regex(r, /^ExecStart=\/rkt\/reaper --started web$/m);
 });
 
 test('a pod has a default.target wanting every app, and a service and reaper per app', (t) => {
