@@ -51,8 +51,8 @@ export const command: CommandSpec = {
   run: async (args, ctx) => {
     const shell = String(args['shell']);
     if (shell !== 'bash') throw new UsageError(`unsupported shell "${shell}": only bash is supported`);
-    const { COMMANDS } = await import('./index.js');
-    ctx.io.stdout.write(renderBashCompletion(COMMANDS));
+    const { loadCommands } = await import('./index.js');
+    ctx.io.stdout.write(renderBashCompletion(await loadCommands()));
     return 0;
   },
 };

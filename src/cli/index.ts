@@ -4,37 +4,52 @@ import { GLOBAL_FLAGS as GLOBAL_FLAG_SPECS, refuseNotYet } from './flags.js';
 import { formatError, RktError, UsageError, ExitCode } from '../common/errors.js';
 import { parseInsecureOptions, type GlobalOptions } from '../common/options.js';
 import { enableTrace, trace } from '../common/trace.js';
-import { command as version } from './version.js';
-import { command as apiService } from './api-service.js';
-import { command as completion } from './completion.js';
-import { command as fetch } from './fetch.js';
-import { run, prepare } from './run.js';
-import { command as runPrepared } from './run-prepared.js';
-import { command as status } from './status.js';
-import { command as list } from './list.js';
-import { command as stop } from './stop.js';
-import { command as rm } from './rm.js';
-import { command as gc } from './gc.js';
-import { command as metadataService } from './metadata-service.js';
-import { command as enter } from './enter.js';
-import { command as generate } from './generate.js';
-import { command as catManifest } from './cat-manifest.js';
-import { command as config } from './config.js';
-import { command as trust } from './trust.js';
-import { command as exportPod } from './export.js';
-import { command as imageList } from './image/list.js';
-import { command as imageCatManifest } from './image/cat-manifest.js';
-import { command as imageRm } from './image/rm.js';
-import { command as imageExport } from './image/export.js';
-import { extract as imageExtract, render as imageRender } from './image/extract.js';
-import { command as imageVerify } from './image/verify.js';
-import { command as imageGc } from './image/gc.js';
+/**
+ * The command table: every rkt command, in the order `rkt help` lists them, each loaded only when chosen, so
+ * that a command's start-up pays for its own module and not for every other command's flags and code.
+ * `rawArgs` is repeated here (the command's spec says it too; a unit test checks they agree): argv is split
+ * by it before any command is loaded.
+ */
+export interface CommandEntry {
+  readonly path: readonly string[];
+  readonly rawArgs?: boolean;
+  readonly load: () => Promise<CommandSpec>;
+}
 
-/** The command table: every rkt command, in the order `rkt help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [
-  apiService, catManifest, completion, config, enter, exportPod, fetch, gc, generate, list, metadataService, prepare, rm, run, runPrepared, status, stop, trust, version,
-  imageCatManifest, imageExport, imageExtract, imageGc, imageList, imageRender, imageRm, imageVerify,
+export const COMMAND_TABLE: readonly CommandEntry[] = [
+  { path: ['api-service'], load: async () => (await import('./api-service.js')).command },
+  { path: ['cat-manifest'], load: async () => (await import('./cat-manifest.js')).command },
+  { path: ['completion'], load: async () => (await import('./completion.js')).command },
+  { path: ['config'], load: async () => (await import('./config.js')).command },
+  { path: ['enter'], rawArgs: true, load: async () => (await import('./enter.js')).command },
+  { path: ['export'], load: async () => (await import('./export.js')).command },
+  { path: ['fetch'], load: async () => (await import('./fetch.js')).command },
+  { path: ['gc'], load: async () => (await import('./gc.js')).command },
+  { path: ['generate'], load: async () => (await import('./generate.js')).command },
+  { path: ['list'], load: async () => (await import('./list.js')).command },
+  { path: ['metadata-service'], load: async () => (await import('./metadata-service.js')).command },
+  { path: ['prepare'], rawArgs: true, load: async () => (await import('./run.js')).prepare },
+  { path: ['rm'], load: async () => (await import('./rm.js')).command },
+  { path: ['run'], rawArgs: true, load: async () => (await import('./run.js')).run },
+  { path: ['run-prepared'], load: async () => (await import('./run-prepared.js')).command },
+  { path: ['status'], load: async () => (await import('./status.js')).command },
+  { path: ['stop'], load: async () => (await import('./stop.js')).command },
+  { path: ['trust'], load: async () => (await import('./trust.js')).command },
+  { path: ['version'], load: async () => (await import('./version.js')).command },
+  { path: ['image', 'cat-manifest'], load: async () => (await import('./image/cat-manifest.js')).command },
+  { path: ['image', 'export'], load: async () => (await import('./image/export.js')).command },
+  { path: ['image', 'extract'], load: async () => (await import('./image/extract.js')).extract },
+  { path: ['image', 'gc'], load: async () => (await import('./image/gc.js')).command },
+  { path: ['image', 'list'], load: async () => (await import('./image/list.js')).command },
+  { path: ['image', 'render'], load: async () => (await import('./image/extract.js')).render },
+  { path: ['image', 'rm'], load: async () => (await import('./image/rm.js')).command },
+  { path: ['image', 'verify'], load: async () => (await import('./image/verify.js')).command },
 ];
+
+/** Every command's spec, in the table's order: for help, usage errors, completion and the tests. */
+export async function loadCommands(): Promise<CommandSpec[]> {
+  return Promise.all(COMMAND_TABLE.map((e) => e.load()));
+}
 
 /** Descriptions of the command groups (`rkt image …`). */
 const GROUPS: Readonly<Record<string, string>> = {
@@ -129,8 +144,8 @@ function flagsForHelp(y: Argv, spec: CommandSpec): Argv {
 
 /** Build the parser for the whole table; parsing records which command was chosen instead of running it. */
 async function buildParser(head: string[], io: Io, chosen: { value?: Chosen }): Promise<Argv> {
-  // yargs costs ~100 ms to load: only commands that use it (and help) pay for it.
-  const { default: yargs } = await import('yargs');
+  // yargs costs ~100 ms to load: only commands that use it (and help) pay for it, and for every command's spec.
+  const [{ default: yargs }, COMMANDS] = await Promise.all([import('yargs'), loadCommands()]);
   const bind = (spec: CommandSpec, word: string) => ({
     command: spec.operands === undefined ? word : `${word} ${spec.operands}`,
     describe: spec.summary,
@@ -202,7 +217,7 @@ export function splitForCommand(argv: readonly string[]): { head: string[]; rest
   let i = 0;
   while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += VALUE_FLAGS.has(argv[i] ?? '') ? 2 : 1;
   const word = argv[i];
-  if (COMMANDS.some((c) => c.rawArgs === true && c.path.length === 1 && c.path[0] === word)) {
+  if (COMMAND_TABLE.some((c) => c.rawArgs === true && c.path.length === 1 && c.path[0] === word)) {
     return { head: argv.slice(0, i + 1), rest: argv.slice(i + 1) };
   }
   return splitSeparators(argv);
@@ -218,16 +233,22 @@ function operandSlots(spec: CommandSpec): { name: string; required: boolean; res
   return [...(spec.operands ?? '').matchAll(/([<[])([\w-]+)(\.\.)?[>\]]/g)].map((m) => ({ name: m[2] ?? '', required: m[1] === '<', rest: m[3] !== undefined }));
 }
 
-/**
- * Parse a command line from the flag tables alone, without loading yargs (about 100 ms of every command's
- * start-up). Only the plain case is taken: known words, known flags, the right number of operands. Anything
- * else — help, an unknown flag, a missing operand, a repeated single-valued flag — returns nothing and yargs
- * parses it, so that its messages and help stay the one place for those.
- */
-export function fastPath(head: readonly string[]): { value?: Chosen } {
+/** The table entry the words of `head` name (a group's name alone names none). */
+function entryFor(head: readonly string[]): CommandEntry | undefined {
   const words = head.filter((w) => !w.startsWith('-'));
-  const spec = COMMANDS.find((c) => c.path.every((p, i) => words[i] === p) && (c.path.length === 2 || !Object.keys(GROUPS).includes(c.path[0] ?? '')));
-  if (spec === undefined) return {};
+  return COMMAND_TABLE.find((c) => c.path.every((p, i) => words[i] === p) && (c.path.length === 2 || !Object.keys(GROUPS).includes(c.path[0] ?? '')));
+}
+
+/**
+ * Parse a command line from the chosen command's flag table alone, without loading yargs (about 100 ms of
+ * every command's start-up) or any other command. Only the plain case is taken: known words, known flags, the
+ * right number of operands. Anything else — help, an unknown flag, a missing operand, a repeated single-valued
+ * flag — returns nothing and yargs parses it, so that its messages and help stay the one place for those.
+ */
+export async function fastPath(head: readonly string[]): Promise<{ value?: Chosen }> {
+  const entry = entryFor(head);
+  if (entry === undefined) return {};
+  const spec = await entry.load();
   const table = [...GLOBAL_FLAG_SPECS, ...(spec.rawArgs === true ? [] : (spec.flags ?? []).filter((f) => f.scope === undefined))];
   const args: Record<string, unknown> = { _: [...spec.path] };
   for (const f of table) if (f.default !== undefined) args[f.name] = f.default;
@@ -272,30 +293,30 @@ export function fastPath(head: readonly string[]): { value?: Chosen } {
 }
 
 /** `--wait` → `--wait=forever` for the chosen command's optional-value flags, so yargs does not take the next word. */
-export function bareOptionalFlags(head: readonly string[]): string[] {
+export async function bareOptionalFlags(head: readonly string[]): Promise<string[]> {
   const word = head.find((w) => !w.startsWith('-'));
-  const spec = COMMANDS.find((c) => c.path.length === 1 && c.path[0] === word);
+  const spec = await COMMAND_TABLE.find((c) => c.path.length === 1 && c.path[0] === word)?.load();
   const flags = new Set((spec?.flags ?? []).filter((f) => f.optionalValue === true).map((f) => `--${f.name}`));
   return head.map((w) => (flags.has(w) ? `${w}=forever` : w));
 }
 
 export async function main(argv: readonly string[], io: Io, onStop?: (handler: () => void) => void): Promise<number> {
   const split = splitForCommand(argv);
-  const head = bareOptionalFlags(split.head);
+  const head = await bareOptionalFlags(split.head);
   const rest = split.rest;
   const debug = head.includes('--debug') || head.includes('--debug=true');
   try {
     if (head[0] === 'help') {
       const words = head.slice(1).filter((w) => !w.startsWith('-'));
       const known = words.length === 0
-        || COMMANDS.some((c) => words.every((w, i) => c.path[i] === w))
+        || COMMAND_TABLE.some((c) => words.every((w, i) => c.path[i] === w))
         || (words.length === 1 && Object.keys(GROUPS).includes(words[0] ?? ''));
       if (!known) throw new UsageError(`unknown command "${words.join(' ')}"`);
       io.stdout.write(await helpText(words, io));
       io.stdout.write('\n');
       return ExitCode.ok;
     }
-    const chosen: { value?: Chosen } = { ...fastPath(head) };
+    const chosen: { value?: Chosen } = { ...(await fastPath(head)) };
     let helpOutput = '';
     if (chosen.value === undefined) {
       await (await buildParser(head, io, chosen)).parseAsync(head, {}, (_err: unknown, _argv: unknown, output: string) => {
@@ -330,7 +351,7 @@ export async function main(argv: readonly string[], io: Io, onStop?: (handler: (
     for (const line of formatError(err, debug)) io.stderr.write(line + '\n');
     if (err instanceof UsageError) {
       const words = head.filter((w) => !w.startsWith('-'));
-      const path = COMMANDS.find((c) => c.path.every((p, i) => words[i] === p))?.path ?? [];
+      const path = COMMAND_TABLE.find((c) => c.path.every((p, i) => words[i] === p))?.path ?? [];
       io.stderr.write(`see '${['rkt', ...path, '--help'].join(' ')}'\n`);
     }
     return err instanceof RktError ? err.exitCode : ExitCode.failure;

@@ -1,11 +1,13 @@
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
-import { COMMANDS, main } from '../../../src/cli/index.js';
+import { loadCommands, main } from '../../../src/cli/index.js';
 import { renderBashCompletion } from '../../../src/cli/completion.js';
 import { GLOBAL_FLAGS } from '../../../src/cli/flags.js';
 import { parseRunArgs } from '../../../src/cli/run-args.js';
 import { PREPARE_FLAGS, RUN_FLAGS } from '../../../src/cli/run-flags.js';
 import { bufferIo } from '../../lib/io.js';
+
+const COMMANDS = await loadCommands();
 
 const name = (spec: { path: readonly string[] }) => spec.path.join(' ');
 

@@ -1,6 +1,15 @@
 import test from 'ava';
-import { COMMANDS, main, splitSeparators, usageMessage } from '../../../src/cli/index.js';
+import { COMMAND_TABLE, loadCommands, main, splitSeparators, usageMessage } from '../../../src/cli/index.js';
 import { bufferIo } from '../../lib/io.js';
+
+const COMMANDS = await loadCommands();
+
+test('the command table names each command as its spec does, rawArgs too', (t) => {
+  COMMAND_TABLE.forEach((entry, i) => {
+    t.deepEqual(COMMANDS[i]?.path, entry.path);
+    t.is(COMMANDS[i]?.rawArgs === true, entry.rawArgs === true, entry.path.join(' '));
+  });
+});
 
 test('every command in the table has a summary and help text', async (t) => {
   for (const spec of COMMANDS) {
@@ -122,21 +131,21 @@ test('usageMessage words yargs messages as rkt does', (t) => {
 
 test('the fast parser takes plain command lines from the flag tables, without yargs', async (t) => {
   const { fastPath } = await import('../../../src/cli/index.js');
-  const list = fastPath(['--dir=/d', 'list', '--format=json', '--no-legend']).value;
+  const list = (await fastPath(['--dir=/d', 'list', '--format=json', '--no-legend'])).value;
   t.deepEqual(list?.spec.path, ['list']);
   t.like(list?.args, { dir: '/d', format: 'json', 'no-legend': true, full: false, debug: false });
-  const rm = fastPath(['image', 'rm', 'a', 'b', '--insecure-options=image', '--insecure-options', 'tls']).value;
+  const rm = (await fastPath(['image', 'rm', 'a', 'b', '--insecure-options=image', '--insecure-options', 'tls'])).value;
   t.deepEqual(rm?.spec.path, ['image', 'rm']);
   t.like(rm?.args, { images: ['a', 'b'], 'insecure-options': ['image', 'tls'] });
-  const exp = fastPath(['image', 'export', 'img', '/f.aci', '--overwrite=false']).value;
+  const exp = (await fastPath(['image', 'export', 'img', '/f.aci', '--overwrite=false'])).value;
   t.like(exp?.args, { image: 'img', file: '/f.aci', overwrite: false });
-  t.deepEqual(fastPath(['--debug', 'run']).value?.args['debug'], true, 'rkt run: global flags before its name');
+  t.deepEqual((await fastPath(['--debug', 'run'])).value?.args['debug'], true, 'rkt run: global flags before its name');
 });
 
 test('the fast parser leaves anything unusual to yargs (help, unknown flags, missing or extra operands)', async (t) => {
   const { fastPath } = await import('../../../src/cli/index.js');
   for (const head of [['list', '--help'], ['list', '-h'], ['list', '--bogus'], ['image', 'rm'], ['status', 'a', 'b'], ['image'],
     ['list', '--format=json', '--format=tabbed'], ['list', '--full=maybe'], ['frobnicate'], ['status', '--uuid-file']]) {
-    t.is(fastPath(head).value, undefined, head.join(' '));
+    t.is((await fastPath(head)).value, undefined, head.join(' '));
   }
 });
