@@ -6,17 +6,27 @@
 // The bundle is CommonJS (dist/bin/package.json says so), made from esbuild's ES-module split output file by
 // file: Node 20's ES module loader costs every command ≈ 10 ms of start-up that require() does not (an empty
 // .mjs against an empty .cjs, measured 2026-12-02), and dynamic import() of a chunk goes through that loader
-// too, so chunks are loaded with require() (esbuild's `dynamic-import: false` lowering).
+// too (esbuild's `dynamic-import: false` lowers it to a call).
+//
+// Chunks are not loaded by require() either but by the entry's own small loader (LOADER below): require()
+// resolves, stats and looks up the package scope of each of the 20–45 files a command loads (≈ 0.4 ms each),
+// and compiles each from scratch. The loader knows where they are, and compiles each with the V8 code cache
+// this build writes beside it (`<chunk>.cache`, from the same node; V8 ignores a cache made by another V8 or
+// with other flags, and the chunk is then compiled as usual). Measured 2026-12-02, 15 runs interleaved:
+// `rkt status` ≈ 10% less CPU, `rkt run` of the fly stage1 ≈ 12% less.
 import { build, transform } from 'esbuild';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import vm from 'node:vm';
 
 // Code splitting keeps what every command needs (the CLI frame) in rkt.js and puts each dynamically imported
 // part (a command, the store, fetch, openpgp, stage0 …) in a chunk loaded only by the commands that use it.
 const esm = await build({
   entryPoints: { rkt: 'src/bin/rkt.ts', aci: 'src/bin/aci.ts' },
   outdir: 'dist/bin',
-  chunkNames: 'chunks/[name]-[hash]',
+  // (`c-`: the chunks of this loader's format; those of earlier formats stay beside them for commands started
+  // before a rebuild, under other names.)
+  chunkNames: 'chunks/c-[name]-[hash]',
   splitting: true,
   bundle: true,
   write: false,
@@ -33,6 +43,16 @@ const esm = await build({
 // Each file to CommonJS. `import.meta.url` (a few modules find files beside them by it) becomes the file's own
 // URL, computed only in the files that use it.
 const URL_BANNER = 'var __rktImportMetaUrl = require("node:url").pathToFileURL(__filename).href;\n';
+
+// A chunk is the body of this function; __rktLoad(NAME) loads a chunk by its file name (once).
+const HEAD = '(function (exports, require, module, __filename, __dirname, __rktLoad) {';
+const TAIL = '\n})';
+// The entry points' loader (on one line, after the #! line: the entry's own line numbers stay right).
+const LOADER = `var __rktLoad = (() => { const fs = require("node:fs"), vm = require("node:vm"), dir = __dirname + "/chunks/", loaded = new Map(); `
+  + `return function load(name) { let m = loaded.get(name); if (m !== undefined) return m.exports; m = { exports: {} }; loaded.set(name, m); `
+  + `const file = dir + name; let cachedData; try { cachedData = fs.readFileSync(file + ".cache"); } catch {} `
+  + `const script = new vm.Script(${JSON.stringify(HEAD)} + fs.readFileSync(file, "utf8") + ${JSON.stringify(TAIL)}, { filename: file, cachedData }); `
+  + `script.runInThisContext()(m.exports, require, m, file, dir, load); return m.exports; }; })();\n`;
 const files = await Promise.all(esm.outputFiles.map(async (f) => {
   const text = f.text.replace(/^#!.*\n/, '');
   const cjs = await transform(text, {
@@ -45,8 +65,11 @@ const files = await Promise.all(esm.outputFiles.map(async (f) => {
     logLevel: 'warning',
   });
   const entry = path.dirname(f.path) === path.resolve('dist/bin');
-  const code = (entry ? '#!/usr/bin/env node\n' : '') + (cjs.code.includes('__rktImportMetaUrl') ? URL_BANNER : '') + cjs.code;
-  return { file: f.path, code };
+  const body = cjs.code.replace(entry ? /require\("\.\/chunks\/([^"/]+\.js)"\)/g : /require\("\.\/([^"/]+\.js)"\)/g, '__rktLoad("$1")');
+  const code = (entry ? `#!/usr/bin/env node\n${LOADER}` : '') + (body.includes('__rktImportMetaUrl') ? URL_BANNER : '') + body;
+  // The code cache of what V8 compiles up front (a function's body is compiled, and cached, when first called).
+  const cache = entry ? undefined : new vm.Script(HEAD + code + TAIL, { filename: f.path }).createCachedData();
+  return { file: f.path, code, cache };
 }));
 
 // Chunks first, the entry points last, each through a rename: a command started meanwhile (tests run rkt while
@@ -54,9 +77,13 @@ const files = await Promise.all(esm.outputFiles.map(async (f) => {
 await mkdir('dist/bin/chunks', { recursive: true });
 await writeFile('dist/bin/package.json', '{ "type": "commonjs" }\n');
 files.sort((a, b) => Number(path.dirname(a.file) === path.resolve('dist/bin')) - Number(path.dirname(b.file) === path.resolve('dist/bin')));
-for (const { file, code } of files) {
+const put = async (file, data, mode) => {
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, code);
-  if (path.dirname(file) === path.resolve('dist/bin')) await chmod(tmp, 0o755);
+  await writeFile(tmp, data);
+  if (mode !== undefined) await chmod(tmp, mode);
   await rename(tmp, file);
+};
+for (const { file, code, cache } of files) {
+  if (cache !== undefined) await put(`${file}.cache`, cache);
+  await put(file, code, path.dirname(file) === path.resolve('dist/bin') ? 0o755 : undefined);
 }
