@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   EAMBIGUOUS: { exit: ExitCode.failure, meaning: 'a prefix of a pod UUID or an Image ID matches more than one' },
   EAPILISTEN: { exit: 1, meaning: 'rkt api-service cannot listen where asked (address in use, not an address of this machine)' },
   EAPP: { exit: ExitCode.failure, meaning: "a pod's app cannot be set up as asked (name, exec, user, group, environment)" },
+  EBUILD: { exit: ExitCode.failure, meaning: "a part of rkt's own build is missing (npm run build makes it)" },
   ECHANGED: { exit: ExitCode.failure, meaning: 'a file changed while it was being read' },
   ECNI: { exit: ExitCode.failure, meaning: 'a CNI plugin reported an error' },
   ECNIPLUGIN: { exit: ExitCode.failure, meaning: 'a CNI plugin a network needs is not installed' },

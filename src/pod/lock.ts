@@ -1,13 +1,15 @@
 /**
  * Pod locks: an exclusive flock(2) on the pod directory, held for exactly as long as some process holds the
- * open file description it was taken on. Node has no flock(2), so locks are taken by util-linux `flock(1)`
- * acting on a descriptor we pass it, and tested by reading `/proc/locks` (see README.md for why and for the
- * cases where `/proc/locks` cannot be trusted).
+ * open file description it was taken on. Node has no flock(2): locks are taken by rkt's own addon
+ * (src/native/flock.c, build/rkt-flock.node) and tested by reading `/proc/locks` (see README.md for why and for
+ * the cases where `/proc/locks` cannot be trusted).
  */
 import { createRequire } from 'node:module';
 import { closeSync, constants as fsc, openSync, promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RktError, describe, isErrno } from '../common/errors.js';
+import { packageDir } from '../common/package-dir.js';
 
 /** One line of `/proc/locks`. */
 export interface ProcLock {
@@ -96,6 +98,38 @@ export function closePodDir(fd: number): void {
   closeSync(fd);
 }
 
+/** build/rkt-flock.node's one function: flock(fd, LOCK_EX or LOCK_SH | LOCK_NB); false on a conflict. */
+type NativeFlock = (fd: number, exclusive: boolean) => boolean;
+let nativeFlock: NativeFlock | undefined;
+
+/** rkt's flock(2) addon, loaded on the first lock taken: an RktError naming it and the fix when it is missing. */
+function loadFlock(): NativeFlock {
+  if (nativeFlock !== undefined) return nativeFlock;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const file = path.join(packageDir(here) ?? here, 'build', 'rkt-flock.node');
+  try {
+    nativeFlock = (createRequire(import.meta.url)(file) as { flock: NativeFlock }).flock;
+  } catch (err) {
+    throw new RktError('EBUILD', `cannot load rkt's flock(2) addon ${file}: ${describe(err)}`, {
+      hint: `build it: npm run build in ${packageDir(here) ?? 'rkt\'s package directory'}`, cause: err,
+    });
+  }
+  return nativeFlock;
+}
+
+/**
+ * flock(2) `fd` without waiting: true if this open file description now holds the lock, false on conflict.
+ * Any other failure (a bad descriptor) is ELOCK.
+ */
+function flockFd(fd: number, mode: 'exclusive' | 'shared'): boolean {
+  const flock = loadFlock();
+  try {
+    return flock(fd, mode === 'exclusive');
+  } catch (err) {
+    throw new RktError('ELOCK', `flock(2) of descriptor ${fd} failed: ${describe(err)}`, { cause: err });
+  }
+}
+
 /** flock(1)'s exit status on conflict; distinct from its own error statuses (64–75 are sysexits, 1 generic). */
 const CONFLICT = 42;
 /** The position in the child's fd table where we hand flock(1) the descriptor. */
@@ -103,10 +137,11 @@ const CHILD_FD = 3;
 
 /**
  * Run `flock(1) <mode> --nonblock` on `fd`: `locked` if it got the lock, not on conflict, and the pid of the
- * flock(1) process (which `/proc/locks` records as the lock's owner). Plain `spawn`, not src/common/exec.ts:
- * every `rkt run` takes a pod lock, and execa's load would cost more than this whole call.
+ * flock(1) process (which `/proc/locks` records as the lock's owner). Only the calibration of `/proc/locks`
+ * uses it (`procLocksTrusted`): it needs a lock whose taker has exited, as a pod's is once the rkt that took
+ * it is gone.
  */
-async function flockFd(fd: number, mode: '--exclusive' | '--shared'): Promise<{ locked: boolean; pid: number | undefined }> {
+async function flockByChild(fd: number, mode: '--exclusive' | '--shared'): Promise<{ locked: boolean; pid: number | undefined }> {
   // node:child_process is loaded on the first lock taken, not by every reader of pods: importing it as an ES
   // module also loads net and dgram, a few milliseconds of `rkt status` for a spawn it no longer makes.
   const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
@@ -141,7 +176,7 @@ async function flockFd(fd: number, mode: '--exclusive' | '--shared'): Promise<{ 
 export async function tryLockFd(fd: number): Promise<boolean> {
   // An exclusive lock this process took through `fd` stays held until `fd` is closed: no need to ask again.
   if (exclusivelyHeld.has(fd)) return true;
-  const locked = (await flockFd(fd, '--exclusive')).locked;
+  const locked = flockFd(fd, 'exclusive');
   if (locked) exclusivelyHeld.add(fd);
   return locked;
 }
@@ -197,7 +232,7 @@ async function readProcLocks(): Promise<ProcLock[] | undefined> {
 export async function probeLocked(dir: string): Promise<boolean> {
   const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
-    return !(await flockFd(fh.fd, '--shared')).locked;
+    return !flockFd(fh.fd, 'shared');
   } finally {
     await fh.close();
   }
@@ -282,7 +317,7 @@ async function calibrate(dir: string, dev: bigint): Promise<boolean | undefined>
   try {
     const st = await fh.stat({ bigint: true });
     if (st.dev !== dev) return false; // a pod directory that is itself a mount point: nothing to calibrate on
-    const { locked, pid } = await flockFd(fh.fd, '--shared');
+    const { locked, pid } = await flockByChild(fh.fd, '--shared');
     if (!locked) return undefined;
     const locks = await readProcLocks();
     if (locks === undefined) return undefined;
