@@ -1,5 +1,6 @@
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
+import { randomHex } from './random.js';
 
 /** Flush a directory's entries (after a rename or create in it) to disk. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -11,12 +12,9 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * A fresh name beside `file` for a temporary that will be renamed over it. (The Web Crypto global loads the
- * crypto modules on first use, not when a read-only command imports this module.)
- */
+/** A fresh name beside `file` for a temporary that will be renamed over it. */
 export function tempNameFor(file: string): string {
-  const random = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(4))).toString('hex');
+  const random = randomHex(4);
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${random}`);
 }
 

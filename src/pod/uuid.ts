@@ -1,10 +1,15 @@
+import { randomBytes } from '../common/random.js';
+
 /**
- * A fresh pod UUID: RFC 4122 version 4 (random), in canonical lowercase form. Through the Web Crypto global,
- * which loads the crypto modules on first use: importing node:crypto would cost every command that only reads
- * pods (rkt status, rkt list) several milliseconds of OpenSSL set-up.
+ * A fresh pod UUID: RFC 4122 version 4 (random), in canonical lowercase form, from the kernel's random bytes
+ * (src/common/random.ts: no OpenSSL set-up for `rkt run`).
  */
 export function newPodUuid(): string {
-  return globalThis.crypto.randomUUID();
+  const b = randomBytes(16);
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40; // version 4
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // the RFC 4122 variant
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,5 +1,5 @@
 import { constants as fsc, createWriteStream, promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../common/random.js';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -145,7 +145,7 @@ export class Store {
   private async makeWorkDir(): Promise<string> {
     try {
       await ensureStoreDir(this.layout.tmp);
-      const work = path.join(this.layout.tmp, `import-${process.pid}-${randomBytes(6).toString('hex')}`);
+      const work = path.join(this.layout.tmp, `import-${process.pid}-${randomHex(6)}`);
       await fs.mkdir(work, { mode: 0o700 });
       return work;
     } catch (err) {
