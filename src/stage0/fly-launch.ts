@@ -103,7 +103,8 @@ export async function launchFlyPod(o: FlyLaunchOptions): Promise<number> {
   });
   o.onStopRequest?.(() => { if (!done && child.pid !== undefined) process.kill(child.pid, 'SIGTERM'); });
   try {
-    if (child.pid !== undefined) await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${child.pid}\n`);
+    // The pid and the app's status, as the timestamps (src/pod/pods.ts writeTimestamp): atomic, not fsynced.
+    if (child.pid !== undefined) await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${child.pid}\n`, 0o644, false);
     await Promise.race([execDone, exit.then(() => undefined, () => undefined)]);
     await execDone;
     if (failure === '') {
@@ -115,7 +116,7 @@ export async function launchFlyPod(o: FlyLaunchOptions): Promise<number> {
       throw new RktError('ESTAGE1', `pod ${o.uuid} failed before its app started: ${failure.trim()}`);
     }
     const status = exitStatus(code, signal);
-    await writeFileAtomic(layout.appStatusFile(o.pod, app.app), `${status}\n`);
+    await writeFileAtomic(layout.appStatusFile(o.pod, app.app), `${status}\n`, 0o644, false);
     if (app.postStop.length > 0) await runPostStop(entrypoint, app, mounts, o.pod);
     return status;
   } finally {

@@ -292,7 +292,8 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
       if (pid === undefined) return;
       podPid1 = pid;
       trace(`pod PID 1 is ${pid}`);
-      await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${pid}\n`);
+      // As the timestamps (src/pod/pods.ts writeTimestamp): atomic, not fsynced.
+      await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${pid}\n`, 0o644, false);
       await writeTimestamp(o.pod, layout.STARTED_FILE, new Date());
     }).catch((err: unknown) => trace(`cannot record the pod's PID 1: ${describe(err)}, ignoring`));
   }
