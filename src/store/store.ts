@@ -1,41 +1,14 @@
-import { constants as fsc, createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { randomHex } from '../common/random.js';
 import path from 'node:path';
-import { PassThrough, Writable, type Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { trace } from '../common/trace.js';
-import { inspectAciStream, type AciInfo } from '../image/aci.js';
+import type { AciInfo } from '../image/aci.js';
 import { ensureStoreDir, StoreLayout } from './layout.js';
 import { readRecord, writeRecord, type ImageRecord, type RemoteInfo } from './records.js';
-import { startExtraction } from './extract.js';
 import { applyPathWhitelist, overlayInto } from './render.js';
-
-/** Writes every chunk to all `targets`, waiting for the slowest; ends them all at the end. */
-export function fanOut(targets: readonly Writable[]): Writable {
-  const tee: Writable = new Writable({
-    highWaterMark: 1 << 20,
-    write(chunk: Buffer, _enc, done) {
-      let pending = 1;
-      const one = () => { if (--pending === 0) done(); };
-      for (const t of targets) {
-        if (!t.write(chunk)) { pending++; t.once('drain', one); }
-      }
-      one();
-    },
-    final(done) {
-      Promise.all(targets.map((t) => { t.end(); return finished(t); })).then(() => done(), done);
-    },
-    destroy(err, done) {
-      for (const t of targets) t.destroy();
-      done(err);
-    },
-  });
-  // A target's failure fails the whole; once we are torn down, the targets' own complaints are consequences.
-  for (const t of targets) t.on('error', (err) => { if (!tee.destroyed) tee.destroy(err); });
-  return tee;
-}
 
 /** Bytes used on disk by a tree (allocated blocks, hard links counted once). */
 export async function diskUsage(dir: string): Promise<number> {
@@ -77,64 +50,13 @@ export class Store {
   /**
    * Read an image from `input` in one pass: the raw bytes go to the blob file and to `rawSinks` (a signature
    * verifier), the uncompressed tar is hashed, checked and extracted by GNU tar. Nothing is visible until
-   * publish(); on any failure the staged files are removed.
+   * publish(); on any failure the staged files are removed. (The pipeline is src/store/stage.ts, loaded only
+   * by the commands that import images.)
    */
   async stage(input: Readable, what: string, rawSinks: readonly Writable[] = [], sourceFile?: string): Promise<StagedImage> {
-    const work = await this.makeWorkDir();
-    try {
-      const tree = path.join(work, 'tree');
-      await fs.mkdir(tree, { mode: 0o755 });
-      const blobFile = path.join(work, 'blob');
-      // When `input` is a local file's content, the blob is that file copied in the kernel (copy_file_range),
-      // beside the stream instead of through it: the decoding pipeline never waits for the blob's writes.
-      const before = sourceFile === undefined ? undefined : await fs.stat(sourceFile);
-      const copied = sourceFile === undefined ? undefined : fs.copyFile(sourceFile, blobFile, fsc.COPYFILE_EXCL);
-      // Awaited below, where its failure is reported; this handler only keeps an early one from going unhandled
-      // when the import fails first.
-      copied?.catch((err: unknown) => trace(`copying ${sourceFile} to ${blobFile}: ${describe(err)} (reported unless the import fails first)`));
-      const blob = sourceFile === undefined ? createWriteStream(blobFile, { flags: 'wx', mode: 0o644 }) : undefined;
-      const forInspect = new PassThrough({ highWaterMark: 1 << 20 });
-      const tee = fanOut([...(blob !== undefined ? [blob] : []), forInspect, ...rawSinks]);
-      input.on('error', (err) => tee.destroy(err));
-      input.pipe(tee);
-      const extraction = startExtraction(tree, what);
-      let info: AciInfo;
-      try {
-        info = await inspectAciStream(forInspect, what, { sink: extraction.stdin });
-      } catch (err) {
-        tee.destroy();
-        // tar ends on the truncated stream: the failure to report is the inspection's.
-        await extraction.done.catch((e: unknown) => {
-          if (!(e instanceof RktError) || e.code !== 'EEXTRACT') throw e;
-          trace(`${e.message} after the image was refused, ignoring`);
-        });
-        throw err;
-      }
-      await extraction.done;
-      if (blob !== undefined) await finished(blob);
-      if (copied !== undefined && sourceFile !== undefined && before !== undefined) {
-        await copied;
-        const after = await fs.stat(sourceFile);
-        if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) {
-          throw new RktError('ECHANGED', `${what} changed while it was being read`, { hint: 'fetch it again once it is complete' });
-        }
-      }
-      // Neither the blob nor the tree is fsynced (GNU tar does not sync what it extracts either, and syncing
-      // 200 MB costs more than the whole import): the record, written last and durably, is what makes the
-      // image exist. After a power loss, `rkt image verify` finds and re-renders a torn tree, and `rkt image
-      // export` refuses a torn blob (its hash no longer matches); either is fixed by fetching again.
-      const blobSize = (await fs.stat(blobFile)).size;
-      return {
-        info,
-        blobSize,
-        workDir: work,
-        publish: (extra) => this.publish(work, info, blobSize, extra),
-        discard: () => fs.rm(work, { recursive: true, force: true }),
-      };
-    } catch (err) {
-      await fs.rm(work, { recursive: true, force: true });
-      throw err;
-    }
+    const { stageImage } = await import('./stage.js');
+    return stageImage({ workDir: () => this.makeWorkDir(), publish: (work, info, blobSize, extra) => this.publish(work, info, blobSize, extra) },
+      input, what, rawSinks, sourceFile);
   }
 
   /** The record of an image by full ID, or undefined. */
