@@ -4,7 +4,7 @@
  * unit-file text out (golden-tested in tests/unit/stage1/).
  */
 
-import { isolationDirectives, type AppIsolation } from './isolation.js';
+import { isolationDirectives, podProtection, type AppIsolation, type PodProtection } from './isolation.js';
 
 /** Everything a pod's unit needs to know about one app, fully resolved by stage0. */
 export interface AppUnitSpec {
@@ -176,8 +176,16 @@ export function renderIoUnit(app: string, stream: AppStream): string {
   ].join('\n');
 }
 
-/** The reaper of one app: when the app's service stops (for any reason), record its status and maybe end the pod. */
-export function renderReaperUnit(app: string): string {
+/**
+ * The reaper of one app: when the app's service stops (for any reason), record its status and maybe end the
+ * pod. Before the app starts, it sets up the pod's protected paths (`protection`, once per pod) and leaves
+ * the app's started mark.
+ */
+export function renderReaperUnit(app: string, protection?: PodProtection): string {
+  const protect = protection === undefined ? '' : [
+    ...protection.readOnly.map((p) => ` --read-only ${unitPath(p)}`),
+    ...protection.inaccessible.map((p) => ` --inaccessible ${unitPath(p)}`),
+  ].join('');
   return [
     '[Unit]',
     `Description=Exit status recorder for ${app}`,
@@ -193,7 +201,7 @@ export function renderReaperUnit(app: string): string {
     'RemainAfterExit=yes',
     // Leaves /rkt/status/.started-<app>, the mark that the pod got as far as its apps: stage0 tells a stage1
     // failure from an app's status by it.
-    `ExecStart=/rkt/reaper --started ${app}`,
+    `ExecStart=/rkt/reaper --started ${app}${protect}`,
     `ExecStop=/rkt/reaper ${app}`,
     '',
   ].join('\n');
@@ -215,7 +223,8 @@ export function renderPodUnits(apps: readonly AppUnitSpec[]): Map<string, string
   files.set('default.target', renderPodTarget(apps.map((a) => a.name)));
   for (const a of apps) {
     files.set(`${a.name}.service`, renderAppUnit(a));
-    files.set(`reaper-${a.name}.service`, renderReaperUnit(a.name));
+    const protection = a.isolation === undefined ? undefined : podProtection(a.isolation);
+    files.set(`reaper-${a.name}.service`, renderReaperUnit(a.name, protection));
     if (!a.interactive && a.journal === true) for (const st of APP_STREAMS) files.set(ioUnitName(a.name, st), renderIoUnit(a.name, st));
   }
   return files;

@@ -2,8 +2,10 @@
  * rkt stage1 helper "reaper" (/rkt/reaper), a small static program of rkt's own, run inside the pod by
  * reaper-<app>.service:
  *
- *   reaper --started APP   (ExecStart=) leaves /rkt/status/.started-APP before the app starts: stage0 tells a
- *                          pod that failed before any app ran from an app's own status by it.
+ *   reaper --started APP [--read-only PATH]... [--inaccessible PATH]...
+ *                          (ExecStart=) before the app starts: makes the pod's protected paths (once per pod,
+ *                          see protect() below), then leaves /rkt/status/.started-APP: stage0 tells a pod that
+ *                          failed before any app ran from an app's own status by it.
  *   reaper APP             (ExecStop=) when the app's service has stopped, whatever stopped it (BindsTo=),
  *                          after its post-stop handlers: records its exit status in /rkt/status/APP (bound from
  *                          the pod directory) and decides whether the pod ends.
@@ -33,9 +35,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -287,7 +292,7 @@ static void end_pod(int rc, int now) {
   }
   free(body.p);
   struct reply r;
-  if (set == 0 || go == 0 || send_all(&out) < 0) goto signal;
+  if (set == 0 || go == 0 || (bus < 0 ? bus_open(&out) : send_all(&out)) < 0) goto signal;
   free(out.p);
   if (await(set, &r) < 0) goto signal;
   if (r.type == 3) say("reaper: cannot set the pod's exit status %d: %s", rc, r.error);
@@ -364,15 +369,99 @@ static int reap(void) {
   return 0;
 }
 
+/* ---- the pod's protected paths ------------------------------------------------------------------------ */
+
+/*
+ * Made once per pod, in the stage1's own mount namespace, before the first app starts (under a lock, so an
+ * app whose reaper comes second waits until they are in place): each app's mount namespace then inherits them
+ * through the recursive binds its unit makes of the stage1's /proc, /dev and /sys (BindPaths=/proc,
+ * MountAPIVFS=yes). A few mount calls here, once, instead of systemd setting up every path again in every
+ * app's namespace (each read-only or inaccessible path there re-reads the whole mount table, twice).
+ */
+#define LOCK_FILE "/run/rkt-paths.lock"
+#define DONE_FILE "/run/rkt-paths.done"
+#define PROTECT (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+
+static int set_attr(const char *p, unsigned int flags) {
+  struct mount_attr a = { .attr_set = PROTECT };
+  return (int)syscall(SYS_mount_setattr, AT_FDCWD, p, flags | AT_SYMLINK_NOFOLLOW, &a, sizeof a);
+}
+
+static int mount_root(const char *p) {
+  struct statx sx;
+  if (statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0) return -1;
+  if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) { errno = ENOTSUP; return -1; }
+  return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+/* p and every mount below it read-only (and nosuid, nodev, noexec); a path the kernel lacks is skipped. */
+static int read_only(const char *p) {
+  struct stat st;
+  if (lstat(p, &st) < 0) return errno == ENOENT ? 0 : -1;
+  int root = mount_root(p);
+  if (root < 0 || (root == 0 && mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)) return -1;
+  return set_attr(p, AT_RECURSIVE);
+}
+
+/* p replaced by systemd's empty, mode-0 inaccessible directory or file, read-only; skipped if missing. */
+static int inaccessible(const char *p) {
+  struct stat st;
+  if (lstat(p, &st) < 0) return errno == ENOENT ? 0 : -1;
+  const char *src = S_ISDIR(st.st_mode) ? "/run/systemd/inaccessible/dir" : "/run/systemd/inaccessible/reg";
+  if (mount(src, p, NULL, MS_BIND, NULL) < 0) {
+    /* nspawn binds a FIFO it has already deleted on /proc/kmsg, and nothing mounts on a deleted file: take
+     * that bind off, then hide what is under it. */
+    if (errno != ENOENT || mount_root(p) != 1 || umount2(p, MNT_DETACH) < 0 || mount(src, p, NULL, MS_BIND, NULL) < 0) return -1;
+  }
+  return set_attr(p, 0);
+}
+
+static int protect(char **ro, int nro, char **hide, int nhide) {
+  int lock = open(LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || flock(lock, LOCK_EX) < 0) { say("reaper: cannot lock %s: %s", LOCK_FILE, strerror(errno)); return -1; }
+  if (access(DONE_FILE, F_OK) == 0) return 0;
+  for (int i = 0; i < nro; i++) {
+    if (read_only(ro[i]) < 0) { say("reaper: cannot make %s read-only: %s", ro[i], strerror(errno)); return -1; }
+  }
+  for (int i = 0; i < nhide; i++) {
+    if (inaccessible(hide[i]) < 0) { say("reaper: cannot make %s inaccessible: %s", hide[i], strerror(errno)); return -1; }
+  }
+  int fd = open(DONE_FILE, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) { say("reaper: cannot make %s: %s", DONE_FILE, strerror(errno)); return -1; }
+  close(fd);
+  return 0; /* the lock goes with this process */
+}
+
+/* reaper --started APP [--read-only PATH]... [--inaccessible PATH]... */
+static int started(int argc, char **argv) {
+  char *ro[32], *hide[32];
+  int nro = 0, nhide = 0;
+  for (int i = 3; i < argc; i += 2) {
+    int r = strcmp(argv[i], "--read-only") == 0, h = strcmp(argv[i], "--inaccessible") == 0;
+    if ((!r && !h) || i + 1 >= argc || argv[i + 1][0] != '/' || (r ? nro : nhide) == 32) {
+      say("usage: reaper --started APP [--read-only PATH]... [--inaccessible PATH]...");
+      return 2;
+    }
+    if (r) ro[nro++] = argv[i + 1]; else hide[nhide++] = argv[i + 1];
+  }
+  if ((nro > 0 || nhide > 0) && protect(ro, nro, hide, nhide) < 0) {
+    /* Never start an app without its protection: end the pod before it starts, as a stage1 failure (no
+     * started mark: stage0 says the pod failed before its apps and exits 254). */
+    if (!ended()) end_pod(254, 1);
+    return 1;
+  }
+  char p[512];
+  snprintf(p, sizeof p, STATUS_DIR "/.started-%s", app);
+  int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) { say("reaper: cannot make %s: %s", p, strerror(errno)); return 1; }
+  close(fd);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc == 3 && strcmp(argv[1], "--started") == 0) {
+  if (argc >= 3 && strcmp(argv[1], "--started") == 0 && argv[2][0] != '-' && strchr(argv[2], '/') == NULL) {
     app = argv[2];
-    char p[512];
-    snprintf(p, sizeof p, STATUS_DIR "/.started-%s", app);
-    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) { say("reaper: cannot make %s: %s", p, strerror(errno)); return 1; }
-    close(fd);
-    return 0;
+    return started(argc, argv);
   }
   if (argc != 2 || argv[1][0] == '-' || strchr(argv[1], '/') != NULL) {
     say("usage: reaper [--started] APP");

@@ -2,8 +2,8 @@ import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolveAppIsolation } from '../../../src/stage0/isolation.js';
 import { capabilityMask, DEFAULT_APP_CAPABILITIES, LINUX_CAPABILITIES, NSPAWN_DEFAULT_CAPABILITIES } from '../../../src/stage1/capabilities.js';
-import { extraPodCapabilities, isolationDirectives } from '../../../src/stage1/isolation.js';
-import { renderAppUnit } from '../../../src/stage1/units.js';
+import { extraPodCapabilities, isolationDirectives, podProtection } from '../../../src/stage1/isolation.js';
+import { renderAppUnit, renderPodUnits } from '../../../src/stage1/units.js';
 import { DOCKER_DEFAULT_BLOCKLIST, ERRNO_NUMBERS, RKT_DEFAULT_BLOCKLIST, X86_64_SYSCALLS, expandSeccompSet } from '../../../src/stage1/seccomp.js';
 
 const resolve = (over: Partial<Parameters<typeof resolveAppIsolation>[0]> = {}) =>
@@ -14,9 +14,8 @@ test('the default isolation as unit directives', (t) => {
     'CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_CHROOT CAP_MKNOD CAP_AUDIT_WRITE CAP_SETFCAP',
     'SystemCallFilter=~ptrace uselib ustat sysfs pivot_root _sysctl adjtimex settimeofday mount umount2 swapon swapoff reboot iopl ioperm create_module init_module delete_module get_kernel_syms query_module quotactl nfsservctl lookup_dcookie clock_settime mbind set_mempolicy get_mempolicy kexec_load add_key request_key keyctl unshare move_pages perf_event_open name_to_handle_at open_by_handle_at clock_adjtime setns process_vm_readv process_vm_writev kcmp finit_module kexec_file_load bpf userfaultfd',
     'SystemCallErrorNumber=EPERM',
-    'ReadOnlyPaths=-+/proc/sys -+/proc/sysrq-trigger -+/proc/irq -+/proc/bus -+/sys',
-    'InaccessiblePaths=-+/proc/kcore -+/proc/kmsg -+/sys/firmware -+/sys/fs/selinux',
-    'InaccessiblePaths=-+/dev/net',
+    'BindPaths=/proc:/proc',
+    'ReadOnlyPaths=-+/sys -+/proc/sys/kernel/random/boot_id',
   ]);
 });
 
@@ -35,9 +34,8 @@ test('every setting as unit directives', (t) => {
     'NoNewPrivileges=yes',
     'SystemCallFilter=read write exit_group',
     'SystemCallErrorNumber=ENOSYS',
-    'ReadOnlyPaths=-+/proc/sys -+/proc/sysrq-trigger -+/proc/irq -+/proc/bus -+/sys',
-    'InaccessiblePaths=-+/proc/kcore -+/proc/kmsg -+/sys/firmware -+/sys/fs/selinux',
-    'InaccessiblePaths=-+/dev/net',
+    'BindPaths=/proc:/proc',
+    'ReadOnlyPaths=-+/sys -+/proc/sys/kernel/random/boot_id',
     'OOMScoreAdjust=500',
     'CPUShares=512',
     'CPUQuota=150%',
@@ -45,6 +43,21 @@ test('every setting as unit directives', (t) => {
     'ReadOnlyPaths=+/',
     'ReadWritePaths=-+/data -+/my\\x20logs',
   ]);
+});
+
+test('the pod\'s stage1 protects /proc, /sys and /dev paths once, before the app starts; the app binds its /proc', (t) => {
+  t.deepEqual(podProtection(resolve()), {
+    readOnly: ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'],
+    inaccessible: ['/proc/kcore', '/proc/kmsg', '/sys/firmware', '/sys/fs/selinux', '/dev/net'],
+  });
+  t.is(podProtection(resolve({ insecure: new Set(['paths']) })), undefined);
+  const spec = {
+    name: 'web', imageName: 'example.com/web', exec: ['/bin/true'], uid: 0, gid: 0, supplementaryGids: [], workingDirectory: '/',
+    environment: [], preStart: [], postStop: [], interactive: false,
+  };
+  const reaper = (insecure: string[]) => renderPodUnits([{ ...spec, isolation: resolve({ insecure: new Set(insecure) as Set<never> }) }]).get('reaper-web.service') ?? '';
+  t.regex(reaper([]), /^ExecStart=\/rkt\/reaper --started web --read-only \/proc\/sys --read-only \/proc\/sysrq-trigger --read-only \/proc\/irq --read-only \/proc\/bus --inaccessible \/proc\/kcore --inaccessible \/proc\/kmsg --inaccessible \/sys\/firmware --inaccessible \/sys\/fs\/selinux --inaccessible \/dev\/net$/m);
+  t.regex(reaper(['paths']), /^ExecStart=\/rkt\/reaper --started web$/m);
 });
 
 test('an empty retain set drops every capability (an empty CapabilityBoundingSet= is the empty set)', (t) => {
