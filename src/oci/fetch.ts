@@ -8,8 +8,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, isErrno, RktError } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 import { readConfig } from '../common/config.js';
 import { serializeImageManifest } from '../image/manifest.js';
 import { TarScanner } from '../image/tar-scan.js';
@@ -59,9 +61,52 @@ interface BlobSource {
   top(): Promise<FetchedManifest>;
   /** A manifest by digest (an index entry). */
   manifest(digest: string): Promise<FetchedManifest>;
-  /** A blob to `file` (must not exist), verified. */
-  blob(d: Descriptor, file: string): Promise<void>;
+  /** A blob's bytes, not yet checked (see fetchBlob, fetchAndStage), and the words naming it in messages. */
+  open(d: Descriptor): Promise<{ readonly body: Readable; readonly what: string }>;
   close(): Promise<void>;
+}
+
+/** Blob `d` from `src` to `file` (created, must not exist), verified; on a failure the file is removed. */
+async function fetchBlob(src: BlobSource, d: Descriptor, file: string): Promise<void> {
+  const { body, what } = await src.open(d);
+  try {
+    await pipeline(body, digestVerifier(d.digest, d.size, what), createWriteStream(file, { flags: 'wx', mode: 0o644 }));
+  } catch (err) {
+    await fs.rm(file, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Layer blob `d` from `src` to `file` (created, must not exist) and, from the same bytes as they arrive, its
+ * staged extraction by `stage` (one pass over the blob: the download and the extraction overlap, and the blob
+ * is never read back). The blob is judged first: when its size or digest is wrong (or the download fails),
+ * that error is thrown whatever the extraction made of the bytes, and the staging is removed; otherwise the
+ * extraction's own failure, if any. The extraction sees unchecked bytes, but only into tmp/, with every tar
+ * header checked as for any layer, and it can only succeed once the digest has matched (its input ends only
+ * after the verifier's check passed). If the extraction stops early the download still completes, so that a
+ * corrupted blob is reported as one. On a failure `file` is removed.
+ */
+async function fetchAndStage(src: BlobSource, d: Descriptor, file: string, stage: (bytes: Readable) => Promise<StagedLayer>): Promise<StagedLayer> {
+  const { body, what } = await src.open(d);
+  const verifier = digestVerifier(d.digest, d.size, what);
+  const feed = new PassThrough({ highWaterMark: 1 << 20 });
+  // The extraction reports what fails it through its own promise below.
+  feed.on('error', (err) => trace(`${what}: extraction input: ${describe(err)}, ignoring`));
+  verifier.pipe(feed);
+  const downloaded = pipeline(body, verifier, createWriteStream(file, { flags: 'wx', mode: 0o644 })).then(() => undefined, (err: unknown) => {
+    // The extraction must not wait for bytes that will not come: it is ended (an end is kept until it is read,
+    // where an error could be emitted before the extraction listens), then discarded below whatever it made.
+    if (!feed.destroyed) feed.end();
+    return { err };
+  });
+  // A refused layer stops reading: the download goes on to the file alone (pipe drops a destroyed target).
+  const staging = stage(feed).then((staged) => ({ staged, err: undefined }), (err: unknown) => { feed.destroy(); return { staged: undefined, err }; });
+  const [failed, { staged, err }] = await Promise.all([downloaded, staging]);
+  if (failed === undefined && staged !== undefined) return staged;
+  if (staged !== undefined) await fs.rm(staged.work, { recursive: true, force: true });
+  await fs.rm(file, { force: true });
+  throw failed !== undefined ? failed.err : err;
 }
 
 async function readBlobFile(dir: string, digest: string, what: string): Promise<Buffer> {
@@ -98,7 +143,7 @@ function layoutSource(dir: string, ref: string | undefined, what: string, cleanu
     async manifest(digest) {
       return { bytes: await readBlobFile(dir, digest, what), digest, contentType: undefined };
     },
-    async blob(d, file) {
+    async open(d) {
       const src = path.join(dir, 'blobs', 'sha256', d.digest.slice('sha256:'.length));
       try {
         await fs.access(src);
@@ -106,12 +151,7 @@ function layoutSource(dir: string, ref: string | undefined, what: string, cleanu
         if (isErrno(err, 'ENOENT')) throw new RktError('EOCI', `${what}: blob ${d.digest} is missing from the layout`, { cause: err });
         throw err;
       }
-      try {
-        await pipeline(createReadStream(src), digestVerifier(d.digest, d.size, `${what}: blob ${d.digest}`), createWriteStream(file, { flags: 'wx', mode: 0o644 }));
-      } catch (err) {
-        await fs.rm(file, { force: true });
-        throw err;
-      }
+      return { body: createReadStream(src, { highWaterMark: 1 << 20 }), what: `${what}: blob ${d.digest}` };
     },
     close: cleanup ?? (async () => undefined),
   };
@@ -163,7 +203,7 @@ async function sourceFor(opts: FetchOptions, ref: OciReference, what: string): P
   return {
     top: () => client.manifest(ref.digest ?? ref.tag ?? 'latest'),
     manifest: (digest) => client.manifest(digest),
-    blob: (d, file) => client.blob(d.digest, d.size, file),
+    open: (d) => client.blobStream(d.digest),
     close: async () => undefined,
   };
 }
@@ -326,7 +366,7 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
     const cfgTmp = tmpFile(manifest.config.digest);
     let configBytes: Buffer;
     try {
-      await src.blob(manifest.config, cfgTmp);
+      await fetchBlob(src, manifest.config, cfgTmp);
       configBytes = await fs.readFile(cfgTmp);
     } finally {
       await fs.rm(cfgTmp, { force: true });
@@ -358,18 +398,22 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
       const have = await readLayerInfo(l, layer.digest);
       if (have !== undefined && have.diffId !== diffId) throw diffIdMismatch(`${lwhat} (stored, checked when it was fetched)`, i, diffId, have.diffId);
       let blobTmp: string | undefined;
+      let staged: StagedLayer | undefined;
       if (!(await exists(blobFile))) {
         opts.note?.(`rkt: ${reference}: downloading layer ${layer.digest} (${layer.size} bytes)`);
-        blobTmp = tmpFile(layer.digest);
-        scratch.push(blobTmp);
-        await src.blob(layer, blobTmp);
+        const file = tmpFile(layer.digest);
+        scratch.push(file);
+        // Neither blob nor tree stored: both from one pass over the download.
+        if (have === undefined) staged = await fetchAndStage(src, layer, file, (bytes) => stageLayer(l, layer.digest, bytes, compression, lwhat, expect));
+        else await fetchBlob(src, layer, file);
+        blobTmp = file;
       } else if (have !== undefined) {
         opts.note?.(`rkt: ${reference}: layer ${layer.digest} already stored`);
       }
       let h: HeldLayer;
       if (have !== undefined) h = { info: have, tree: ociLayerTree(l, layer.digest), ...(blobTmp !== undefined ? { blobTmp } : {}) };
       else {
-        const staged = await stageLayer(l, layer.digest, blobTmp ?? blobFile, compression, lwhat, expect);
+        staged ??= await stageLayer(l, layer.digest, blobFile, compression, lwhat, expect);
         scratch.push(staged.work);
         h = { info: staged.info, tree: path.join(staged.work, 'tree'), staged, ...(blobTmp !== undefined ? { blobTmp } : {}) };
       }

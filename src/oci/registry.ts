@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RktError } from '../common/errors.js';
 import type { BasicCredentials } from '../common/config.js';
@@ -178,14 +178,22 @@ export class RegistryClient {
   }
 
   /**
+   * Blob `digest` as the registry sends it, not yet checked (pass it through digestVerifier), and the words
+   * that name it in messages. The caller reads or destroys `body`.
+   */
+  async blobStream(digest: string): Promise<{ readonly body: Readable; readonly what: string }> {
+    const res = await this.get(`blobs/${digest}`, undefined, `blob ${digest}`);
+    return { body: res.body, what: `${this.ref.registry}/${this.ref.repository} blob ${digest}` };
+  }
+
+  /**
    * Download blob `digest` to `file` (created, must not exist), checking its size and digest as it streams.
    * On a mismatch or a failure the file is removed and an error thrown.
    */
   async blob(digest: string, size: number | undefined, file: string): Promise<void> {
-    const what = `${this.ref.registry}/${this.ref.repository} blob ${digest}`;
-    const res = await this.get(`blobs/${digest}`, undefined, `blob ${digest}`);
+    const { body, what } = await this.blobStream(digest);
     try {
-      await pipeline(res.body, digestVerifier(digest, size, what), createWriteStream(file, { flags: 'wx', mode: 0o644 }));
+      await pipeline(body, digestVerifier(digest, size, what), createWriteStream(file, { flags: 'wx', mode: 0o644 }));
     } catch (err) {
       await fs.rm(file, { force: true });
       throw err;

@@ -181,12 +181,14 @@ function decoded(input: Readable, compression: 'gzip' | 'zstd' | 'none', what: s
 export interface StagedLayer { readonly work: string; readonly info: LayerInfo }
 
 /**
- * Extract the layer blob `blobFile` (compressed as `compression`) into a staging directory under tmp/: every
- * header is checked before GNU tar sees it, the uncompressed bytes are hashed beside the extraction (no second
- * pass), and when `expect` is given the hash must be its diff_id (EOCIDIFFID, naming the layer and both
- * digests). Whiteouts become overlayfs whiteouts. On failure nothing is left in tmp/.
+ * Extract the layer blob `blob` (a file, or its bytes as they arrive; compressed as `compression`) into a
+ * staging directory under tmp/: every header is checked before GNU tar sees it, the uncompressed bytes are
+ * hashed beside the extraction (no second pass), and when `expect` is given the hash must be its diff_id
+ * (EOCIDIFFID, naming the layer and both digests). Whiteouts become overlayfs whiteouts. On failure nothing is
+ * left in tmp/. A stream given is read to its end on success; on failure it is left to the caller (the caller
+ * must fail it with an error, not just destroy it, if it stops feeding: its end is what finishes the layer).
  */
-export async function stageLayer(l: StoreLayout, digest: string, blobFile: string, compression: 'gzip' | 'zstd' | 'none', what: string,
+export async function stageLayer(l: StoreLayout, digest: string, blob: string | Readable, compression: 'gzip' | 'zstd' | 'none', what: string,
   expect?: { readonly diffId: string; readonly index: number }): Promise<StagedLayer> {
   await ensureStoreDir(l.tmp);
   const work = path.join(l.tmp, `layer-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -230,7 +232,7 @@ export async function stageLayer(l: StoreLayout, digest: string, blobFile: strin
       },
     });
     try {
-      await pipeline(decoded(createReadStream(blobFile), compression, what), gate);
+      await pipeline(decoded(typeof blob === 'string' ? createReadStream(blob) : blob, compression, what), gate);
     } catch (err) {
       sink.destroy();
       await extraction.done.catch((e: unknown) => {

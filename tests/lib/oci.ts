@@ -135,6 +135,8 @@ async function freePort(): Promise<number> {
 export interface TestRegistry {
   /** host:port */
   readonly host: string;
+  /** The registry's storage (`docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data` holds each blob as served). */
+  readonly dataDir: string;
   readonly stop: () => Promise<void>;
   /** `skopeo copy` of `oci:LAYOUT:REF` to `REPO:TAG` in this registry (--all keeps an index whole). */
   readonly push: (layout: string, ref: string, repoTag: string, all?: boolean) => void;
@@ -179,6 +181,7 @@ export async function startRegistry(work: string, opts: { tls?: { cert: string; 
   if (opts.tls !== undefined) writeFileSync(path.join(certDir, 'ca.crt'), readFileSync(opts.tls.ca));
   return {
     host,
+    dataDir: path.join(root, 'data'),
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

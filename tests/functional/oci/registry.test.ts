@@ -8,6 +8,7 @@ import test from 'ava';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { makeTestCa, type TestCa } from '../../lib/https.js';
 import { busyboxLayer, layerTar, OCI_TOOLS_MISSING, startRegistry, writeImage, writeIndex, writeLayout, type TestRegistry } from '../../lib/oci.js';
 import { podEnv } from '../../lib/pods.js';
@@ -242,6 +243,29 @@ t0(title('a blob whose digest does not match is refused and nothing is listed'),
   const list = await e.r(['image', 'list', '--no-legend']);
   t.is(list.stdout.trim(), '');
   t.deepEqual(layerDirs(e.data), []);
+});
+
+t0(title('a layer the registry serves corrupted is refused by its digest though its extraction fails first; nothing is listed or left'), async (t) => {
+  // The blob is extracted while it downloads: damaged near its start, its gzip data fails the extraction at once,
+  // yet the download must go on to its end (4 MB, more than any buffer between them) so that the error is the
+  // digest's, and nothing of it may stay in cas/tmp.
+  const e = await podEnv(t);
+  const dir = path.join(work, 'corrupt-layout');
+  const img = writeImage(dir, { layers: [{ tar: tarBytes([{ path: 'noise', body: randomBytes(4 << 20) }]) }] });
+  writeLayout(dir, { v: img });
+  reg.push(dir, 'v', 'test/corrupt:v');
+  const hex = (img.layerDigests[0] ?? '').slice('sha256:'.length);
+  const stored = path.join(reg.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+  const bytes = readFileSync(stored);
+  for (let i = 16; i < 4096; i++) bytes[i] = (bytes[i] ?? 0) ^ 0x5a;
+  writeFileSync(stored, bytes);
+  const res = await e.r([INSECURE, 'fetch', `docker://${reg.host}/test/corrupt:v`], { env });
+  t.is(res.exitCode, 254, res.stderr);
+  t.regex(res.stderr, new RegExp(`blob sha256:${hex}: content does not match its digest`));
+  const list = await e.r(['image', 'list', '--no-legend']);
+  t.is(list.stdout.trim(), '');
+  t.deepEqual(layerDirs(e.data), []);
+  t.deepEqual(readdirSync(path.join(e.data, 'cas/tmp')), []);
 });
 
 t0(title('hostile layers are refused: .., absolute names, writes through a symlink, hard links out, devices'), async (t) => {
