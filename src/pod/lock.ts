@@ -5,7 +5,7 @@
  * the cases where `/proc/locks` cannot be trusted).
  */
 import { createRequire } from 'node:module';
-import { closeSync, constants as fsc, openSync, promises as fs, type BigIntStats } from 'node:fs';
+import { closeSync, constants as fsc, openSync, promises as fs, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RktError, describe, isErrno } from '../common/errors.js';
@@ -99,21 +99,28 @@ export function closePodDir(fd: number): void {
 }
 
 /** build/rkt-flock.node's one function: flock(fd, LOCK_EX or LOCK_SH | LOCK_NB); false on a conflict. */
-type NativeFlock = (fd: number, exclusive: boolean) => boolean;
+export type NativeFlock = (fd: number, exclusive: boolean) => boolean;
 let nativeFlock: NativeFlock | undefined;
 
-/** rkt's flock(2) addon, loaded on the first lock taken: an RktError naming it and the fix when it is missing. */
-function loadFlock(): NativeFlock {
-  if (nativeFlock !== undefined) return nativeFlock;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const file = path.join(packageDir(here) ?? here, 'build', 'rkt-flock.node');
+/**
+ * rkt's flock(2) addon, `build/rkt-flock.node` of the package the module in directory `from` belongs to
+ * (src/common/package-dir.ts): an EBUILD error naming it and the fix when it cannot be loaded.
+ */
+export function loadFlockAddon(from: string): NativeFlock {
+  const pkg = packageDir(from);
+  const file = path.join(pkg ?? from, 'build', 'rkt-flock.node');
   try {
-    nativeFlock = (createRequire(import.meta.url)(file) as { flock: NativeFlock }).flock;
+    return (createRequire(import.meta.url)(file) as { flock: NativeFlock }).flock;
   } catch (err) {
-    throw new RktError('EBUILD', `cannot load rkt's flock(2) addon ${file}: ${describe(err)}`, {
-      hint: `build it: npm run build in ${packageDir(here) ?? 'rkt\'s package directory'}`, cause: err,
+    throw new RktError('EBUILD', `cannot load rkt's flock(2) addon ${file}: ${isErrno(err, 'MODULE_NOT_FOUND') ? 'it is missing' : describe(err)}`, {
+      hint: `build it: npm run build in ${pkg ?? "rkt's package directory"}`, cause: err,
     });
   }
+}
+
+/** This package's addon, loaded on the first lock taken. */
+function loadFlock(): NativeFlock {
+  nativeFlock ??= loadFlockAddon(path.dirname(fileURLToPath(import.meta.url)));
   return nativeFlock;
 }
 
@@ -214,10 +221,13 @@ export async function locksSnapshot(): Promise<LocksSnapshot> {
   return { locks: await readProcLocks() };
 }
 
-/** `/proc/locks` parsed, or undefined where there is none (no procfs mounted). */
+/**
+ * `/proc/locks` parsed, or undefined where there is none (no procfs mounted). (Read synchronously, as the
+ * kernel files below: the first use of fs.promises loads ten of Node's modules, ≈ 4 ms of a `rkt status`.)
+ */
 async function readProcLocks(): Promise<ProcLock[] | undefined> {
   try {
-    return parseProcLocks(await fs.readFile('/proc/locks', 'utf8'));
+    return parseProcLocks(readFileSync('/proc/locks', 'utf8'));
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
@@ -230,11 +240,11 @@ async function readProcLocks(): Promise<ProcLock[] | undefined> {
  * pod would fail, which is why `/proc/locks` is preferred.
  */
 export async function probeLocked(dir: string): Promise<boolean> {
-  const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
-    return !flockFd(fh.fd, 'shared');
+    return !flockFd(fd, 'shared');
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -269,13 +279,13 @@ export async function procLocksShowAll(dev: bigint): Promise<boolean> {
   let ns: string;
   let mountinfo: string;
   try {
-    ns = await fs.readlink('/proc/self/ns/pid');
+    ns = readlinkSync('/proc/self/ns/pid');
     if (ns !== INIT_PID_NS) return false;
     // Linux 4.14 to 4.17 hid an exited locker's line even there (fixed by "fs/lock: skip lock owner pid
     // translation in case we are in init_pid_ns"): on those, and on anything we cannot read, calibrate.
-    const [major = 0, minor = 0] = (await fs.readFile('/proc/sys/kernel/osrelease', 'utf8')).split('.').map((n) => parseInt(n, 10));
+    const [major = 0, minor = 0] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map((n) => parseInt(n, 10));
     if (!(major > 4 || (major === 4 && minor >= 18))) return false;
-    mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'EACCES')) return false; // no procfs, or not ours to read
     throw err;
