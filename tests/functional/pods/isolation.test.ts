@@ -157,10 +157,21 @@ podTest(title('protected paths: /proc/sys and /sys read-only, kernel files hidde
     'touch /sys/rkt-test 2>/dev/null && echo sys-writable || echo sys-read-only',
     '[ -n "$(ls /sys/firmware 2>/dev/null)" ] && echo firmware-visible || echo firmware-hidden',
     '[ -e /proc/sysrq-trigger ] && { echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable || echo sysrq-refused; } || echo sysrq-absent',
+    // The pod's boot ID is a file the stage1 binds under /proc/sys: read-only like the rest of it.
+    'echo 00000000-0000-0000-0000-000000000000 > /proc/sys/kernel/random/boot_id 2>/dev/null && echo boot-id-writable || echo boot-id-read-only',
+    // Hidden: an empty file of mode 0 (the kernel's log would be mode 400; nspawn's FIFO there would block).
+    'echo kmsg-mode-$(stat -c %a /proc/kmsg)-bytes-$(head -c 1 /proc/kmsg | wc -c)',
   ].join('; ');
+  const want = /^proc-sys-read-only\nsys-read-only\nfirmware-hidden\nsysrq-(refused|absent)\nboot-id-read-only\nkmsg-mode-0-bytes-0\n$/;
   const res = await env.run([img, ...sh(script)]);
   t.is(res.exitCode, 0, res.stderr);
-  t.regex(res.stdout, /^proc-sys-read-only\nsys-read-only\nfirmware-hidden\nsysrq-(refused|absent)\n$/);
+  t.regex(res.stdout, want);
+  // The stage1 makes them once per pod, before its first app: every app of a pod has them (each prints its lines in one write).
+  const two = await env.run([img, '--name=one', ...sh(`(${script}) > /tmp/out; cat /tmp/out`), '---', img, '--name=two', ...sh(`(${script}) > /tmp/out; cat /tmp/out`)]);
+  t.is(two.exitCode, 0, two.stderr);
+  const halves = two.stdout.split(/(?<=kmsg-mode-[0-9]+-bytes-[0-9]+\n)/);
+  t.is(halves.length, 2, two.stdout);
+  for (const h of halves) t.regex(h, want);
   if (!existsSync('/proc/sysrq-trigger')) t.log('this kernel has no /proc/sysrq-trigger (no CONFIG_MAGIC_SYSRQ): its write is not tested');
   const lifted = await env.run(['--insecure-options=paths', img, ...sh(script.split('; ').slice(0, 1).join('; '))]);
   t.is(lifted.exitCode, 0, lifted.stderr);
