@@ -1,4 +1,5 @@
 import { promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
+import { byCodeUnits } from '../common/compare.js';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import type { Label } from '../image/labels.js';
@@ -157,7 +158,7 @@ export async function listRecords(layout: StoreLayout): Promise<ImageRecord[]> {
     const r = readRecordSync(layout, n.slice(0, -'.json'.length));
     if (r !== undefined) out.push(r);
   }
-  return out.sort((a, b) => a.importTime.localeCompare(b.importTime));
+  return out.sort((a, b) => byCodeUnits(a.importTime, b.importTime));
 }
 
 /** The cache entry of a remote URL, if any. */

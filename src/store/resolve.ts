@@ -1,3 +1,4 @@
+import { byCodeUnits } from '../common/compare.js';
 import { RktError } from '../common/errors.js';
 import { isImageId, parseImageReference } from '../image/names.js';
 import type { Label } from '../image/labels.js';
@@ -43,7 +44,7 @@ export async function findImages(layout: StoreLayout, arg: string): Promise<Imag
   const ref = parseImageReference(arg);
   return (await listRecords(layout))
     .filter((r) => r.name === ref.name && labelsMatch(r.labels, ref.labels))
-    .sort((a, b) => b.importTime.localeCompare(a.importTime));
+    .sort((a, b) => byCodeUnits(b.importTime, a.importTime));
 }
 
 /**
