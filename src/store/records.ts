@@ -89,8 +89,7 @@ export async function readRecord(layout: StoreLayout, id: string): Promise<Image
 }
 
 /** `readRecord`, synchronously (see readJsonFileSync). */
-function readRecordSync(layout: StoreLayout, id: string): ImageRecord | undefined {
-  const file = layout.record(id);
+function readRecordSync(layout: StoreLayout, id: string, file = layout.record(id)): ImageRecord | undefined {
   const v = readJsonFileSync(file);
   if (v === undefined) return undefined;
   if (!isRecord(v) || v.id !== id) throw new RktError('ESTORE', `store file ${file} is corrupt: not an image record for ${id}`);
@@ -153,9 +152,11 @@ export async function listRecords(layout: StoreLayout): Promise<ImageRecord[]> {
     throw new RktError('ESTORE', `cannot list images in ${layout.images}: ${describe(err)}`, { cause: err });
   }
   const out: ImageRecord[] = [];
+  const dir = layout.images;
   for (const n of names) {
     if (!n.endsWith('.json') || n.startsWith('.')) continue;
-    const r = readRecordSync(layout, n.slice(0, -'.json'.length));
+    // (The path by concatenation: a directory entry's name has no slash, and a path.join per record showed.)
+    const r = readRecordSync(layout, n.slice(0, -'.json'.length), `${dir}/${n}`);
     if (r !== undefined) out.push(r);
   }
   return out.sort((a, b) => byCodeUnits(a.importTime, b.importTime));
