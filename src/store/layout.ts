@@ -1,11 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-
-// node:crypto is loaded when a remote's name is first hashed, not whenever the store is opened: its OpenSSL
-// set-up would cost `rkt image list` several milliseconds for nothing.
-const load = createRequire(import.meta.url);
-const sha256Hex = (s: string): string => (load('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(s).digest('hex');
+// A remote's name is hashed in JavaScript (src/common/sha256.ts): node:crypto's OpenSSL set-up would cost every
+// `rkt run`, which looks up its stage1 file's entry, several milliseconds for fifty bytes.
+import { sha256Hex } from '../common/sha256.js';
 
 /** Paths of the store under a data directory (see README.md). Pure: creates nothing. */
 export class StoreLayout {
