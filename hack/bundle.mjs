@@ -44,14 +44,15 @@ const esm = await build({
 // URL, computed only in the files that use it.
 const URL_BANNER = 'var __rktImportMetaUrl = require("node:url").pathToFileURL(__filename).href;\n';
 
-// A chunk is the body of this function; __rktLoad(NAME) loads a chunk by its file name (once).
+// A chunk file is this function (written whole: the loader compiles the file's text as it is, no copy of it
+// made to wrap it); __rktLoad(NAME) loads a chunk by its file name (once).
 const HEAD = '(function (exports, require, module, __filename, __dirname, __rktLoad) {';
 const TAIL = '\n})';
 // The entry points' loader (on one line, after the #! line: the entry's own line numbers stay right).
 const LOADER = `var __rktLoad = (() => { const fs = require("node:fs"), vm = require("node:vm"), dir = __dirname + "/chunks/", loaded = new Map(); `
   + `return function load(name) { let m = loaded.get(name); if (m !== undefined) return m.exports; m = { exports: {} }; loaded.set(name, m); `
   + `const file = dir + name; let cachedData; try { cachedData = fs.readFileSync(file + ".cache"); } catch {} `
-  + `const script = new vm.Script(${JSON.stringify(HEAD)} + fs.readFileSync(file, "utf8") + ${JSON.stringify(TAIL)}, { filename: file, cachedData }); `
+  + `const script = new vm.Script(fs.readFileSync(file, "utf8"), { filename: file, cachedData }); `
   + `script.runInThisContext()(m.exports, require, m, file, dir, load); return m.exports; }; })();\n`;
 const files = await Promise.all(esm.outputFiles.map(async (f) => {
   const text = f.text.replace(/^#!.*\n/, '');
@@ -66,9 +67,10 @@ const files = await Promise.all(esm.outputFiles.map(async (f) => {
   });
   const entry = path.dirname(f.path) === path.resolve('dist/bin');
   const body = cjs.code.replace(entry ? /require\("\.\/chunks\/([^"/]+\.js)"\)/g : /require\("\.\/([^"/]+\.js)"\)/g, '__rktLoad("$1")');
-  const code = (entry ? `#!/usr/bin/env node\n${LOADER}` : '') + (body.includes('__rktImportMetaUrl') ? URL_BANNER : '') + body;
+  const banner = body.includes('__rktImportMetaUrl') ? URL_BANNER : '';
+  const code = entry ? `#!/usr/bin/env node\n${LOADER}${banner}${body}` : `${HEAD}${banner}${body}${TAIL}`;
   // The code cache of what V8 compiles up front (a function's body is compiled, and cached, when first called).
-  const cache = entry ? undefined : new vm.Script(HEAD + code + TAIL, { filename: f.path }).createCachedData();
+  const cache = entry ? undefined : new vm.Script(code, { filename: f.path }).createCachedData();
   return { file: f.path, code, cache };
 }));
 
