@@ -308,12 +308,11 @@ signal:
   kill(1, SIG_POWEROFF_NOW);
 }
 
-static int ended(void) {
-  char dir[512];
-  snprintf(dir, sizeof dir, STATUS_DIR "/.ending");
-  if (mkdir(dir, 0755) == 0) return 0;
-  if (errno != EEXIST) say("reaper: cannot make %s: %s", dir, strerror(errno));
-  return 1;
+/* Whether this reaper is the first to decide the pod's end (mkdir is atomic: only one gets there). */
+static int first_to_end(void) {
+  if (mkdir(STATUS_DIR "/.ending", 0755) == 0) return 1;
+  if (errno != EEXIST) say("reaper: cannot make " STATUS_DIR "/.ending: %s", strerror(errno));
+  return 0;
 }
 
 static int reap(void) {
@@ -350,7 +349,7 @@ static int reap(void) {
     say("reaper: cannot read the exit status of %s from the pod's systemd: %s%s%s", unit, strerror(errno),
         r.type == 3 ? ": " : "", r.type == 3 ? r.error : "");
     /* The pod must not outlive its apps: end it if this was the last one (nothing can be recorded). */
-    if (count(STATUS_DIR, 0, NULL, NULL) + 1 >= count(APPS_DIR, 1, NULL, NULL) && !ended()) kill(1, SIG_POWEROFF_NOW);
+    if (count(STATUS_DIR, 0, NULL, NULL) + 1 >= count(APPS_DIR, 1, NULL, NULL) && first_to_end()) kill(1, SIG_POWEROFF_NOW);
     return 0;
   }
   if (job != 0) return 0; /* being restarted: not done */
@@ -365,7 +364,7 @@ static int reap(void) {
   /* With no journal copiers to drain, once every app (and its post-stop handlers) is done nothing is left to
    * stop in order: exit at once rather than through a whole shutdown. */
   int now = all && count(UNIT_DIR, 0, "io-", ".service") == 0;
-  if ((rc != 0 || all) && !ended()) end_pod(rc, now);
+  if ((rc != 0 || all) && first_to_end()) end_pod(rc, now);
   return 0;
 }
 
@@ -447,7 +446,7 @@ static int started(int argc, char **argv) {
   if ((nro > 0 || nhide > 0) && protect(ro, nro, hide, nhide) < 0) {
     /* Never start an app without its protection: end the pod before it starts, as a stage1 failure (no
      * started mark: stage0 says the pod failed before its apps and exits 254). */
-    if (!ended()) end_pod(254, 1);
+    if (first_to_end()) end_pod(254, 1);
     return 1;
   }
   char p[512];
