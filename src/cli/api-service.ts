@@ -52,7 +52,9 @@ export const command: CommandSpec = {
     try {
       ({ startApiService } = await import('../api/server.js'));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+      // (MODULE_NOT_FOUND from the bundle, which loads it with require(); ERR_MODULE_NOT_FOUND from tsc's ES modules.)
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw err;
       throw new RktError('ENOFILE', `rkt api-service needs @grpc/grpc-js and @grpc/proto-loader: ${(err as Error).message}`, { hint: 'install rkt\'s dependencies (npm ci in its package directory)', cause: err });
     }
     let stopRequested: () => void = () => undefined;

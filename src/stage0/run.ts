@@ -287,8 +287,9 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
     }
     if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
   });
+  let recordPid1: Promise<void> = Promise.resolve();
   if (child.pid !== undefined) {
-    void findPodPid1(child.pid, () => done).then(async (pid) => {
+    recordPid1 = findPodPid1(child.pid, () => done).then(async (pid) => {
       if (pid === undefined) return;
       podPid1 = pid;
       trace(`pod PID 1 is ${pid}`);
@@ -313,10 +314,14 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
       hint: 'see the messages above; rkt --debug run … shows the pod\'s boot',
     });
   } finally {
+    await recordPid1; // (rkt exits as soon as the command returns: src/bin/rkt.ts)
     trace('pod exited');
     await writeTimestamp(o.pod, layout.EXITED_FILE, new Date())
       .catch((err: unknown) => trace(`cannot record the pod's exit time: ${describe(err)}, ignoring`));
-    if (cgroups.length > 0) await removeCgroups(cgroups).catch((err: unknown) => trace(`cannot remove the pod's cgroups: ${describe(err)}, ignoring (gc retries)`));
+    if (cgroups.length > 0) {
+      await removeCgroups(cgroups).catch((err: unknown) => trace(`cannot remove the pod's cgroups: ${describe(err)}, ignoring (gc retries)`));
+      trace('pod cgroups removed');
+    }
     // Best-effort (each failure traced "…, ignoring" by src/net); rkt gc retries what is left.
     if (podNet !== undefined) await podNet.tearDownPodNetwork(o.pod);
   }
