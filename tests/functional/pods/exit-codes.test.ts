@@ -17,6 +17,15 @@ podTest(title('one app: exit 0 gives 0, exit 7 gives 7'), async (t) => {
   t.is(seven.stderr, '');
 });
 
+podTest(title('one app killed by a signal: 128 + the signal (SIGKILL 137), recorded as its status too'), async (t) => {
+  const env = await podEnv(t);
+  const img = await busybox();
+  const res = await env.run(['--uuid-file-save=' + env.file('uuid'), img, '--exec=/bin/sh', '--', '-c', 'kill -KILL $$']);
+  t.is(res.exitCode, 137, res.stderr);
+  const status = statusMap((await env.r(['status', '--uuid-file=' + env.file('uuid')])).stdout);
+  t.is(status.get('app-busybox'), '137');
+});
+
 podTest(title('two apps, one exits 3 at once, the other would sleep for a day: rkt run exits 3 and the sleeper is stopped (143)'), async (t) => {
   const env = await podEnv(t);
   const img = await busybox();
