@@ -426,7 +426,9 @@ export async function fetchOciImage(opts: FetchOptions, arg: string): Promise<Im
       // Distinct layers are fetched and extracted LAYER_JOBS at a time: one's download, inflate (zlib's thread
       // pool) and GNU tar overlap another's hashing on this thread. A layer listed twice is then found held.
       const got = new Map<number, HeldLayer>();
-      const firsts = manifest.layers.map((_d, i) => i).filter((i) => manifest.layers.findIndex((d) => d.digest === manifest.layers[i]?.digest) === i);
+      // Largest first: the biggest layer is the longest job, and started last it would run alone at the end.
+      const firsts = manifest.layers.map((_d, i) => i).filter((i) => manifest.layers.findIndex((d) => d.digest === manifest.layers[i]?.digest) === i)
+        .sort((a, b) => (manifest.layers[b]?.size ?? 0) - (manifest.layers[a]?.size ?? 0) || a - b);
       await forEachLimit(firsts, LAYER_JOBS, async (i) => { got.set(i, await ensureLayer(i)); });
       const stack: HeldLayer[] = [];
       for (let i = 0; i < manifest.layers.length; i++) stack.push(got.get(i) ?? await ensureLayer(i));
