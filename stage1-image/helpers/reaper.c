@@ -383,7 +383,11 @@ static int reap(void) {
 
 static int set_attr(const char *p, unsigned int flags) {
   struct mount_attr a = { .attr_set = PROTECT };
-  return (int)syscall(SYS_mount_setattr, AT_FDCWD, p, flags | AT_SYMLINK_NOFOLLOW, &a, sizeof a);
+  if (syscall(SYS_mount_setattr, AT_FDCWD, p, flags | AT_SYMLINK_NOFOLLOW, &a, sizeof a) == 0) return 0;
+  if (errno != ENOSYS) return -1;
+  /* Before Linux 5.12: the mount itself only (the app's unit keeps /proc/sys's one submount, the boot ID,
+   * read-only on its own). */
+  return mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
 static int mount_root(const char *p) {
@@ -398,6 +402,8 @@ static int read_only(const char *p) {
   struct stat st;
   if (lstat(p, &st) < 0) return errno == ENOENT ? 0 : -1;
   int root = mount_root(p);
+  /* Before Linux 5.8 statx cannot say whether p is a mount's root: bind it onto itself anyway (harmless). */
+  if (root < 0 && errno == ENOTSUP) root = 0;
   if (root < 0 || (root == 0 && mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)) return -1;
   return set_attr(p, AT_RECURSIVE);
 }
@@ -410,7 +416,7 @@ static int inaccessible(const char *p) {
   if (mount(src, p, NULL, MS_BIND, NULL) < 0) {
     /* nspawn binds a FIFO it has already deleted on /proc/kmsg, and nothing mounts on a deleted file: take
      * that bind off, then hide what is under it. */
-    if (errno != ENOENT || mount_root(p) != 1 || umount2(p, MNT_DETACH) < 0 || mount(src, p, NULL, MS_BIND, NULL) < 0) return -1;
+    if (errno != ENOENT || umount2(p, MNT_DETACH) < 0 || mount(src, p, NULL, MS_BIND, NULL) < 0) return -1;
   }
   return set_attr(p, 0);
 }
