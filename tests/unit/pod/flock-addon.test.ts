@@ -1,22 +1,12 @@
 import test from 'ava';
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RktError } from '../../../src/common/errors.js';
 import { loadFlockAddon } from '../../../src/pod/lock.js';
+import { fakePackage } from '../../lib/fake-package.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** A package directory (package.json named rkt) with a module directory in it, as the bundle's chunks are. */
-function fakePackage(t: { teardown: (f: () => void) => void }): { pkg: string; module: string } {
-  const pkg = mkdtempSync(path.join(os.tmpdir(), 'rkt-pkg-'));
-  t.teardown(() => rmSync(pkg, { recursive: true, force: true }));
-  writeFileSync(path.join(pkg, 'package.json'), '{"name": "rkt"}\n');
-  const module = path.join(pkg, 'dist', 'bin', 'chunks');
-  mkdirSync(module, { recursive: true });
-  return { pkg, module };
-}
 
 test('a missing flock(2) addon is an EBUILD error naming it and the fix', (t) => {
   const { pkg, module } = fakePackage(t);

@@ -1,18 +1,9 @@
 import test from 'ava';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RktError } from '../../../src/common/errors.js';
 import { launcherPath } from '../../../src/stage0/run.js';
-
-function fakePackage(t: { teardown: (f: () => void) => void }): { pkg: string; module: string } {
-  const pkg = mkdtempSync(path.join(os.tmpdir(), 'rkt-pkg-'));
-  t.teardown(() => rmSync(pkg, { recursive: true, force: true }));
-  writeFileSync(path.join(pkg, 'package.json'), '{"name": "rkt"}\n');
-  const module = path.join(pkg, 'dist', 'bin', 'chunks');
-  mkdirSync(module, { recursive: true });
-  return { pkg, module };
-}
+import { fakePackage } from '../../lib/fake-package.js';
 
 test('the launcher is build/rkt-launch of the package the running module belongs to', async (t) => {
   const { pkg, module } = fakePackage(t);
