@@ -278,6 +278,31 @@ static void record(int rc) {
   }
 }
 
+/*
+ * Whether some app's unit has post-stop handlers (ExecStopPost=). This reaper can run while its app's unit is
+ * still deactivating, its handlers running: ending the pod at once would kill them (seen in CI: a post-stop
+ * handler's write missing). With handlers the pod ends in order (exit.target), which waits for them.
+ */
+static int any_post_stop(void) {
+  DIR *d = opendir(UNIT_DIR);
+  if (d == NULL) return 1; /* cannot tell: the orderly way is always right */
+  int found = 0;
+  char text[65536];
+  for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] == '.' || l < 8 || strcmp(e->d_name + l - 8, ".service") != 0) continue;
+    int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { found = 1; break; }
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n < 0 || n == (ssize_t)sizeof text - 1) { found = 1; break; }
+    text[n] = 0;
+    if (strstr(text, "\nExecStopPost=") != NULL) found = 1;
+  }
+  closedir(d);
+  return found;
+}
+
 /* End the pod with rc: at once (Exit) or in order (exit.target). Over the bus; by signal if that fails. */
 static void end_pod(int rc, int now) {
   struct buf out = { 0 }, body = { 0 };
@@ -361,9 +386,9 @@ static int reap(void) {
   }
   record(rc);
   int all = count(STATUS_DIR, 0, NULL, NULL) >= count(APPS_DIR, 1, NULL, NULL);
-  /* With no journal copiers to drain, once every app (and its post-stop handlers) is done nothing is left to
-   * stop in order: exit at once rather than through a whole shutdown. */
-  int now = all && count(UNIT_DIR, 0, "io-", ".service") == 0;
+  /* With no journal copiers to drain and no post-stop handlers (any_post_stop), once every app is done nothing
+   * is left to stop in order: exit at once rather than through a whole shutdown. */
+  int now = all && count(UNIT_DIR, 0, "io-", ".service") == 0 && !any_post_stop();
   if ((rc != 0 || all) && first_to_end()) end_pod(rc, now);
   return 0;
 }
