@@ -292,6 +292,9 @@ const ALL_DETAILS: readonly PodDetail[] = ['created', 'started', 'exited', 'pid'
  * files named in `details` are read (default: all); a field not asked for is undefined (`appStatuses` empty).
  */
 export async function listPods(dataDir: string, details: readonly PodDetail[] = ALL_DETAILS): Promise<PodInfo[]> {
+  // Its reads are synchronous: yield to the event loop once, so that a caller polling in a loop (the API's
+  // event watcher, a test moving pods meanwhile) never starves I/O callbacks of microtasks alone.
+  await new Promise((resolve) => setImmediate(resolve));
   const seen = new Map<string, PodDirState>();
   for (const dirState of POD_DIRS) {
     for (const uuid of await podNames(dataDir, dirState)) {
