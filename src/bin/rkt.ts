@@ -77,6 +77,7 @@ const io: Io = {
   stdout,
   stderr,
   get stdin() { return process.stdin; },
+  flush: async () => { await Promise.all([stdout.drained(), stderr.drained()]); },
 };
 
 // rkt exits as soon as its command is done rather than when the event loop runs dry: Node's orderly teardown of

@@ -5,6 +5,8 @@ export interface Io {
   readonly stdout: { write(chunk: string): unknown; readonly isTTY?: boolean };
   readonly stderr: { write(chunk: string): unknown; readonly isTTY?: boolean };
   readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean };
+  /** Resolves once everything written has reached the process's descriptors: before rkt execs another program. */
+  readonly flush?: () => Promise<void>;
 }
 
 export interface CommandContext {

@@ -1,6 +1,6 @@
 import type { CommandSpec } from './command.js';
 import { podWords, UUID_FILE_FLAG } from './pod-arg.js';
-import { stage0Env } from './run.js';
+import { entryHooks, stage0Env } from './run.js';
 import { UsageError } from '../common/errors.js';
 
 /** A flag given zero, one or several times, as a list of strings. */
@@ -31,7 +31,7 @@ export const command: CommandSpec = {
     if (ports.length > 0 && net.length === 0) throw new UsageError('--port on run-prepared needs --net: the ports of a prepared pod are those it was prepared with');
     if (net.length > 0) (await import('../net/flags.js')).parseNetFlags(net);
     return runPrepared(word ?? '', {
-      ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}), ...mds, ...users, ...(net.length > 0 ? { net, ports } : {}),
+      ...entryHooks(ctx), ...mds, ...users, ...(net.length > 0 ? { net, ports } : {}),
     }, stage0Env(ctx.globals, ctx));
   },
 };

@@ -104,6 +104,11 @@ async function toPlan(parsed: RunArgs): Promise<PodPlan> {
   };
 }
 
+/** What the entry point gives a pod's launch: the stop request (SIGTERM, SIGINT) and the flush before an exec. */
+export function entryHooks(ctx: CommandContext): Pick<RunOptions, 'onStopRequest' | 'beforeExec'> {
+  return { ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}), ...(ctx.io.flush !== undefined ? { beforeExec: ctx.io.flush } : {}) };
+}
+
 /** How `rkt run` places the pod: `--slice`, `--memory`, `--cpu`. */
 function runOptions(pod: RunArgs['pod'], ctx: CommandContext): RunOptions {
   const slice = str(pod['slice']);
@@ -112,7 +117,7 @@ function runOptions(pod: RunArgs['pod'], ctx: CommandContext): RunOptions {
     ...(str(pod['memory']) !== undefined ? [memoryMax(str(pod['memory']) as string)] : []),
     ...(str(pod['cpu']) !== undefined ? [cpuQuota(str(pod['cpu']) as string)] : []),
   ];
-  return { ...(slice !== undefined ? { slice } : {}), scopeProperties, ...(ctx.onStop !== undefined ? { onStopRequest: ctx.onStop } : {}) };
+  return { ...(slice !== undefined ? { slice } : {}), scopeProperties, ...entryHooks(ctx) };
 }
 
 /** Where stage0 reports: warnings always, progress on a terminal or with --debug (never with prepare --quiet). */

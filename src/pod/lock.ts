@@ -1,15 +1,13 @@
 /**
  * Pod locks: an exclusive flock(2) on the pod directory, held for exactly as long as some process holds the
  * open file description it was taken on. Node has no flock(2): locks are taken by rkt's own addon
- * (src/native/flock.c, build/rkt-flock.node) and tested by reading `/proc/locks` (see README.md for why and for
+ * (src/native/native.c, build/rkt-native.node: src/common/native.ts) and tested by reading `/proc/locks` (see README.md for why and for
  * the cases where `/proc/locks` cannot be trusted).
  */
-import { createRequire } from 'node:module';
 import { closeSync, constants as fsc, openSync, promises as fs, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RktError, describe, isErrno } from '../common/errors.js';
-import { packageDir } from '../common/package-dir.js';
+import { nativeAddon } from '../common/native.js';
 
 /** One line of `/proc/locks`. */
 export interface ProcLock {
@@ -98,38 +96,12 @@ export function closePodDir(fd: number): void {
   closeSync(fd);
 }
 
-/** build/rkt-flock.node's one function: flock(fd, LOCK_EX or LOCK_SH | LOCK_NB); false on a conflict. */
-export type NativeFlock = (fd: number, exclusive: boolean) => boolean;
-let nativeFlock: NativeFlock | undefined;
-
-/**
- * rkt's flock(2) addon, `build/rkt-flock.node` of the package the module in directory `from` belongs to
- * (src/common/package-dir.ts): an EBUILD error naming it and the fix when it cannot be loaded.
- */
-export function loadFlockAddon(from: string): NativeFlock {
-  const pkg = packageDir(from);
-  const file = path.join(pkg ?? from, 'build', 'rkt-flock.node');
-  try {
-    return (createRequire(import.meta.url)(file) as { flock: NativeFlock }).flock;
-  } catch (err) {
-    throw new RktError('EBUILD', `cannot load rkt's flock(2) addon ${file}: ${isErrno(err, 'MODULE_NOT_FOUND') ? 'it is missing' : describe(err)}`, {
-      hint: `build it: npm run build in ${pkg ?? "rkt's package directory"}`, cause: err,
-    });
-  }
-}
-
-/** This package's addon, loaded on the first lock taken. */
-function loadFlock(): NativeFlock {
-  nativeFlock ??= loadFlockAddon(path.dirname(fileURLToPath(import.meta.url)));
-  return nativeFlock;
-}
-
 /**
  * flock(2) `fd` without waiting: true if this open file description now holds the lock, false on conflict.
  * Any other failure (a bad descriptor) is ELOCK.
  */
 function flockFd(fd: number, mode: 'exclusive' | 'shared'): boolean {
-  const flock = loadFlock();
+  const { flock } = nativeAddon();
   try {
     return flock(fd, mode === 'exclusive');
   } catch (err) {
@@ -149,9 +121,8 @@ const CHILD_FD = 3;
  * it is gone.
  */
 async function flockByChild(fd: number, mode: '--exclusive' | '--shared'): Promise<{ locked: boolean; pid: number | undefined }> {
-  // node:child_process is loaded on the first lock taken, not by every reader of pods: importing it as an ES
-  // module also loads net and dgram, a few milliseconds of `rkt status` for a spawn it no longer makes.
-  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  // node:child_process (which loads net and dgram) only here, not for every reader of pods.
+  const { spawn } = await import('node:child_process');
   const { code, stderr, pid } = await new Promise<{ code: number | null; stderr: string; pid: number | undefined }>((resolve, reject) => {
     const child = spawn('flock', [mode, '--nonblock', '--conflict-exit-code', String(CONFLICT), String(CHILD_FD)], {
       stdio: ['ignore', 'ignore', 'pipe', fd],

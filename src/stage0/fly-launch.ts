@@ -1,15 +1,15 @@
 /**
- * Launching a fly pod: the fly stage1's `run` entrypoint (from the stage1 image's tree in the store) with the
- * argv src/stage1/fly.ts builds, the app's environment as its own and the pod lock on fd 3. It execs its way
- * to the app, so the process spawned here is the pod for its whole life: its pid is recorded at once, the
- * lock is held as long as the app lives (also if rkt run dies), and its exit status is the app's.
+ * Launching a fly pod: stage0 execs the fly stage1's `run` entrypoint (from the stage1 image's tree in the
+ * store; appc's stage0 hands a pod to its stage1 so), with the argv src/stage1/fly.ts builds, the app's
+ * environment as its own, cwd the pod directory and the pod lock inherited. `run` takes over rkt run's process
+ * (its pid, its place in the caller's unit, its exit status): it forks the app, records its pid, `started`, its
+ * exit status and `exited`, runs the post-stop handlers, and exits with the app's status (stage1-image/fly/
+ * fly-run.c). Nothing of Node waits beside a running fly pod.
  */
-import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { describe, RktError } from '../common/errors.js';
-import { writeFileAtomic } from '../common/fs-atomic.js';
+import { nativeAddon } from '../common/native.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import * as layout from '../pod/layout.js';
@@ -17,7 +17,7 @@ import { closePodDir } from '../pod/lock.js';
 import { writeTimestamp } from '../pod/pods.js';
 import type { Store } from '../store/store.js';
 import { overlayPath } from '../stage1/launch.js';
-import { FLY_STATUS_FD, flyPostStopArgs, flyRunArgs, type FlyAppSpec, type FlyMounts } from '../stage1/fly.js';
+import { flyRunArgs, type FlyAppSpec, type FlyMounts } from '../stage1/fly.js';
 import { readFlySpec } from './fly-pod.js';
 import type { PodOptions } from './prepare.js';
 import { volumeBinds } from './prepare.js';
@@ -29,16 +29,10 @@ export interface FlyLaunchOptions {
   readonly uuid: string;
   readonly manifest: PodManifest;
   readonly options: PodOptions;
-  /** The open pod directory whose flock is held; handed to the app and closed here. */
+  /** The open pod directory whose flock is held; handed to the stage1 through the exec. */
   readonly lockFd: number;
-  /** Called with a function that asks the pod to stop (SIGTERM/SIGINT to rkt run): SIGTERM to the app. */
-  readonly onStopRequest?: (stop: () => void) => void;
-}
-
-/** The app's exit status as a shell reports it: its code, or 128+N for a signal. */
-export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  return 128 + (signal === null ? 0 : (osConstants.signals as Record<string, number>)[signal] ?? 0);
+  /** Called just before the exec: what rkt wrote reaches its descriptors first. */
+  readonly beforeExec?: () => Promise<void>;
 }
 
 /** The app's root and what is bound into it (the pod's one overlay, its volumes with targets inside the app). */
@@ -60,14 +54,12 @@ export function flyMounts(store: Store, pod: string, manifest: PodManifest, opti
 }
 
 /**
- * Run the fly pod in `o.pod` (in run/, locked by `o.lockFd`) and wait for its app. Returns the app's exit
- * status (recorded as `status/<app>`); a failure before the app's exec (mounts, user, working directory, exec,
- * a pre-start handler) is an ESTAGE1 error (254) with the entrypoint's reason, and no status is recorded.
- * Post-stop handlers, if any, run after the app (the lock is kept until they are done).
+ * Hand the fly pod in `o.pod` (in run/, locked by `o.lockFd`) to the fly stage1: returns only by throwing.
+ * A failure before the exec (a damaged pod, an image tree gone) closes the lock; so does a failed exec, which
+ * is an ELAUNCH error, and the pod is left exited. What `run` reports after the exec (a failure before the
+ * app's exec: `rkt: pod UUID failed before its app started: REASON`, 254) is its own.
  */
-export async function launchFlyPod(o: FlyLaunchOptions): Promise<number> {
-  let lockOpen = true;
-  const closeLock = () => { if (lockOpen) { lockOpen = false; closePodDir(o.lockFd); } };
+export async function launchFlyPod(o: FlyLaunchOptions): Promise<never> {
   let spec: FlyAppSpec | undefined;
   let mounts: FlyMounts;
   try {
@@ -75,63 +67,32 @@ export async function launchFlyPod(o: FlyLaunchOptions): Promise<number> {
     if (spec === undefined) throw new RktError('EPODCORRUPT', `pod ${o.uuid} was prepared for the fly stage1 but has no ${path.join(o.pod, 'fly.json')}`, { hint: 'remove the pod (rkt rm) and prepare it again' });
     mounts = flyMounts(o.store, o.pod, o.manifest, o.options);
   } catch (err) {
-    closeLock();
+    closePodDir(o.lockFd);
     throw err;
   }
-  const app = spec;
   const entrypoint = path.join(o.store.layout.tree(o.options.stage1Id), 'rootfs', o.options.stage1Run);
   // Under a Type=notify unit the app's process itself says READY=1, once everything before its exec succeeded.
   const notifySocket = process.env['NOTIFY_SOCKET'];
-  const child = spawn(entrypoint, flyRunArgs(app, mounts, notifySocket !== undefined && notifySocket !== '' ? { notifySocket } : {}), {
-    cwd: o.pod,
-    env: Object.fromEntries(app.environment),
-    stdio: [o.options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', o.lockFd, 'pipe'],
+  const args = flyRunArgs(spec, mounts, {
+    uuid: o.uuid, lockFd: o.lockFd, stdinNull: !o.options.interactive,
+    ...(notifySocket !== undefined && notifySocket !== '' ? { notifySocket } : {}),
   });
-  // With post-stop handlers the pod stays locked (running) until they have run; otherwise only the app holds it.
-  if (app.postStop.length === 0) closeLock();
-  trace('fly stage1 launched');
-  const statusPipe = child.stdio[FLY_STATUS_FD] as import('node:stream').Readable | null | undefined;
-  let failure = '';
-  const execDone = new Promise<void>((resolve) => {
-    if (statusPipe === null || statusPipe === undefined) { resolve(); return; }
-    statusPipe.setEncoding('utf8').on('data', (s: string) => { failure += s; }).on('close', () => resolve()).on('error', () => resolve());
-  });
-  let done = false;
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', (err) => { done = true; reject(new RktError('ELAUNCH', `cannot start the pod: cannot run the fly stage1 entrypoint ${entrypoint}: ${describe(err)}`, { cause: err, hint: 'the stage1 tree in the store is damaged: "rkt image verify" repairs it' })); });
-    child.on('exit', (code, signal) => { done = true; resolve({ code, signal }); });
-  });
-  o.onStopRequest?.(() => { if (!done && child.pid !== undefined) process.kill(child.pid, 'SIGTERM'); });
+  const env = spec.environment.map(([k, v]) => `${k}=${v}`);
+  trace('fly stage1 exec');
+  await o.beforeExec?.();
+  let cause: unknown;
+  const cwd = process.cwd();
   try {
-    // The pid and the app's status, as the timestamps (src/pod/pods.ts writeTimestamp): atomic, not fsynced.
-    if (child.pid !== undefined) await writeFileAtomic(path.join(o.pod, layout.PID_FILE), `${child.pid}\n`, 0o644, false);
-    await Promise.race([execDone, exit.then(() => undefined, () => undefined)]);
-    await execDone;
-    if (failure === '') {
-      trace('fly app exec\'d');
-      await writeTimestamp(o.pod, layout.STARTED_FILE, new Date());
-    }
-    const { code, signal } = await exit;
-    if (failure !== '') {
-      throw new RktError('ESTAGE1', `pod ${o.uuid} failed before its app started: ${failure.trim()}`);
-    }
-    const status = exitStatus(code, signal);
-    await writeFileAtomic(layout.appStatusFile(o.pod, app.app), `${status}\n`, 0o644, false);
-    if (app.postStop.length > 0) await runPostStop(entrypoint, app, mounts, o.pod);
-    return status;
-  } finally {
-    closeLock();
-    trace('pod exited');
-    await writeTimestamp(o.pod, layout.EXITED_FILE, new Date())
-      .catch((err: unknown) => trace(`cannot record the pod's exit time: ${describe(err)}, ignoring`));
+    process.chdir(o.pod);
+    nativeAddon().execve(entrypoint, [entrypoint, ...args], env, [o.lockFd]);
+  } catch (err) {
+    cause = err;
   }
-}
-
-/** The post-stop handlers, as root in the app's root (mounted again: the app's namespace went with it). */
-async function runPostStop(entrypoint: string, app: FlyAppSpec, mounts: FlyMounts, pod: string): Promise<void> {
-  const child = spawn(entrypoint, flyPostStopArgs(app, mounts), { cwd: pod, env: Object.fromEntries(app.environment), stdio: ['ignore', 'inherit', 'inherit'] });
-  await new Promise<void>((resolve) => {
-    child.on('error', (err) => { trace(`cannot run the post-stop handlers of app ${app.app}: ${describe(err)}, ignoring`); resolve(); });
-    child.on('exit', () => resolve());
+  try { process.chdir(cwd); } catch { /* where rkt was is gone: nothing more is read relative to it */ }
+  closePodDir(o.lockFd);
+  await writeTimestamp(o.pod, layout.EXITED_FILE, new Date()).catch((err: unknown) => trace(`cannot record the pod's exit time: ${describe(err)}, ignoring`));
+  if (cause instanceof RktError) throw cause;
+  throw new RktError('ELAUNCH', `cannot start the pod: cannot run the fly stage1 entrypoint ${entrypoint}: ${describe(cause)}`, {
+    cause, hint: 'the stage1 tree in the store is damaged: "rkt image verify" repairs it',
   });
 }

@@ -72,6 +72,8 @@ export interface RunOptions {
   readonly scopeProperties?: readonly string[];
   /** Called with a function that asks the pod to stop (SIGTERM/SIGINT to rkt run). */
   readonly onStopRequest?: (stop: () => void) => void;
+  /** Called before rkt execs the fly stage1 (which takes over its process): everything written reaches its descriptor. */
+  readonly beforeExec?: () => Promise<void>;
   /** run-prepared `--mds-register`: false skips the registration prepare asked for; true requires it. Unset: as prepared. */
   readonly mdsRegister?: boolean;
   /** run-prepared `--net` (and `--port`): these networks instead of those the pod was prepared with. */
@@ -251,7 +253,7 @@ async function launch(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<nu
     const { launchFlyPod } = await import('./fly-launch.js');
     return launchFlyPod({
       store: p.store, pod: p.dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
-      ...(o.onStopRequest !== undefined ? { onStopRequest: o.onStopRequest } : {}),
+      ...(o.beforeExec !== undefined ? { beforeExec: o.beforeExec } : {}),
     });
   }
   let mds: typeof import('./mds-register.js') | undefined;

@@ -21,8 +21,13 @@ export interface FlyAppSpec {
   readonly readOnlyRootFS?: boolean;
 }
 
-/** What the launch adds: rkt's own NOTIFY_SOCKET (a `Type=notify` unit), told READY=1 just before the app's exec. */
+/** What the launch adds: the pod, its lock, its stdin, and rkt's own NOTIFY_SOCKET (a `Type=notify` unit), told READY=1 just before the app's exec. */
 export interface FlyLaunchExtras {
+  readonly uuid: string;
+  /** The descriptor of the pod lock, inherited through the exec (the app gets it on fd 3). */
+  readonly lockFd: number;
+  /** The app's stdin is /dev/null (no --interactive). */
+  readonly stdinNull: boolean;
   readonly notifySocket?: string;
 }
 
@@ -36,9 +41,6 @@ export interface FlyMounts {
   readonly binds: readonly { readonly source: string; readonly target: string; readonly readOnly: boolean }[];
 }
 
-/** The descriptor on which `run` reports a failure before the app's exec (close-on-exec: EOF means exec'd). */
-export const FLY_STATUS_FD = 4;
-
 function mountArgs(m: FlyMounts): string[] {
   const args = ['--root', m.root];
   if (m.overlay !== undefined) args.push('--overlay', m.overlay);
@@ -48,12 +50,17 @@ function mountArgs(m: FlyMounts): string[] {
 
 const handlerArgs = (flag: string, hs: readonly (readonly string[])[]): string[] => hs.flatMap((h) => [flag, String(h.length), ...h]);
 
-/** The argv (without the program) of `run` for the app itself: mounts, pre-start handlers, identity, exec. */
-export function flyRunArgs(app: FlyAppSpec, m: FlyMounts, extras: FlyLaunchExtras = {}): string[] {
+/**
+ * The argv (without the program) of `run` as stage0 execs it: the pod to supervise (its lock, the app's stdin),
+ * mounts, event handlers, identity, exec.
+ */
+export function flyRunArgs(app: FlyAppSpec, m: FlyMounts, extras: FlyLaunchExtras): string[] {
   return [
-    '--status-fd', String(FLY_STATUS_FD),
+    '--pod', extras.uuid, '--app', app.app, '--lock-fd', String(extras.lockFd),
+    ...(extras.stdinNull ? ['--stdin-null'] : []),
     ...mountArgs(m),
     ...handlerArgs('--pre-start', app.preStart),
+    ...handlerArgs('--post-stop', app.postStop),
     '--uid', String(app.uid), '--gid', String(app.gid),
     ...(app.supplementaryGids.length > 0 ? ['--groups', app.supplementaryGids.join(',')] : []),
     '--workdir', app.workingDirectory,
@@ -63,9 +70,4 @@ export function flyRunArgs(app: FlyAppSpec, m: FlyMounts, extras: FlyLaunchExtra
     ...(app.readOnlyRootFS === true ? ['--read-only-root'] : []),
     '--', ...app.exec,
   ];
-}
-
-/** The argv of `run --handlers-only`: the same mounts, then the post-stop handlers (after the app ended). */
-export function flyPostStopArgs(app: FlyAppSpec, m: FlyMounts): string[] {
-  return [...mountArgs(m), '--workdir', app.workingDirectory, ...handlerArgs('--post-stop', app.postStop), '--handlers-only'];
 }

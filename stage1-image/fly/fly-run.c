@@ -1,25 +1,34 @@
 /*
- * rkt fly stage1: the "run" entrypoint (/rkt/run), a small static program of rkt's own.
+ * rkt fly stage1: the "run" entrypoint (/rkt/run), a small static program of ours.
  *
- * Run by stage0 on the host, cwd = the pod directory, with the app's environment as its own environment and
- * the pod lock on an inherited descriptor. It gives itself a private mount namespace, mounts the app's root
- * (an overlay, or a tree already there), binds the host's /dev, /proc and /sys (recursively) and the pod's
+ * Exec'd by stage0 (which it replaces: appc's stage0 execs stage1's run) with cwd = the pod directory, the
+ * app's environment as its own and the pod lock on an inherited descriptor. With --pod (stage0's hand-off) it
+ * is the pod's supervisor, in rkt run's own process: it forks the app's process, records its pid (`pid`),
+ * `started` once the app is exec'd, the app's exit status (`status/<app>`) and `exited`, runs the post-stop
+ * handlers, and exits with the app's status (SIGTERM, SIGINT and SIGHUP are passed on to the app as SIGTERM,
+ * as rkt run does). The app's process gives itself a private mount namespace, mounts the app's root (an
+ * overlay, or a tree already there), binds the host's /dev, /proc and /sys (recursively) and the pod's
  * volumes into it, runs the pre-start handlers as root chrooted there, then chroots, takes the app's groups,
- * gid and uid, changes to the working directory and execs the app: the same process from start to end, so
- * the pod lock stays held exactly as long as the app lives and the pid stage0 records is the app's.
+ * gid and uid, changes to the working directory and execs the app: one process from there to the app's end,
+ * holding the pod lock on fd 3, so the lock stays held exactly as long as the app lives and the recorded pid
+ * is the app's.
  *
- *   run [--status-fd N] --root DIR [--overlay OPTIONS] [--bind SRC DST]... [--bind-ro SRC DST]...
- *       [--pre-start N ARG...]... [--post-stop N ARG...]... [--handlers-only]
+ *   run --pod UUID --app NAME --lock-fd N [--stdin-null]
+ *       --root DIR [--overlay OPTIONS] [--bind SRC DST]... [--bind-ro SRC DST]...
+ *       [--pre-start N ARG...]... [--post-stop N ARG...]...
  *       --uid N --gid N [--groups N,N...] [--workdir DIR] [--no-new-privileges] [--oom-score-adj N]
  *       [--notify-socket PATH] [--read-only-root] -- EXEC [ARGS...]
+ *   run [--status-fd N] <the same from --root on>      the app's process alone, no supervisor
+ *   run --root DIR <mounts> --workdir DIR --post-stop N ARG... --handlers-only
  *
  * Mount targets (DST, /dev, /proc, /sys) are resolved inside the app's root (openat2 RESOLVE_IN_ROOT), so a
  * symlink in an image can never make a mount land outside it. A failure before the app's exec is one line
- * on the status descriptor (close-on-exec: stage0 sees end of file without a byte when the exec succeeded)
- * or, without one, on stderr, and exit status 254. --handlers-only (after the app ended): the same mounts,
- * then each --post-stop handler, and exit 0 (a failing handler is reported on stderr). --notify-socket (rkt
- * run in a Type=notify unit, NOTIFY_SOCKET): READY=1 is sent from this process, which is about to be the app,
- * just before its exec, so systemd (NotifyAccess=all) attributes it to the unit while the sender lives.
+ * on the status descriptor (close-on-exec: the supervisor sees end of file without a byte when the exec
+ * succeeded), which the supervisor reports as `rkt: pod UUID failed before its app started: REASON`, exit
+ * status 254. --handlers-only (after the app ended): the same mounts, then each --post-stop handler, and exit
+ * 0 (a failing handler is reported on stderr). --notify-socket (rkt run in a Type=notify unit,
+ * NOTIFY_SOCKET): READY=1 is sent from the app's process just before its exec, so systemd (NotifyAccess=all)
+ * attributes it to the unit while the sender lives.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +49,7 @@
 #include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAILED 254
@@ -81,6 +91,8 @@ static long oom_adj;
 static char **app_argv;
 static const char *notify_socket;
 static int read_only_root;
+static const char *pod_uuid, *app_name;
+static int lock_fd = -1, stdin_null;
 
 static long number(const char *flag, const char *s) {
   char *end;
@@ -131,10 +143,15 @@ static void parse(int argc, char **argv) {
     else if (strcmp(a, "--no-new-privileges") == 0) no_new_privs = 1;
     else if (strcmp(a, "--notify-socket") == 0) { NEED(1); notify_socket = argv[++i]; }
     else if (strcmp(a, "--read-only-root") == 0) read_only_root = 1;
+    else if (strcmp(a, "--pod") == 0) { NEED(1); pod_uuid = argv[++i]; }
+    else if (strcmp(a, "--app") == 0) { NEED(1); app_name = argv[++i]; }
+    else if (strcmp(a, "--lock-fd") == 0) { NEED(1); lock_fd = (int)number(a, argv[++i]); }
+    else if (strcmp(a, "--stdin-null") == 0) stdin_null = 1;
     else if (strcmp(a, "--oom-score-adj") == 0) { NEED(1); oom_adj = number(a, argv[++i]); have_oom = 1; }
     else fail("run: unknown option \"%s\"", a);
   }
   if (root == NULL) fail("run: no --root");
+  if (pod_uuid != NULL && (app_name == NULL || strchr(app_name, '/') != NULL || lock_fd < 0)) fail("run: --pod needs --app NAME and --lock-fd N");
   if (!handlers_only) {
     if (i >= argc) fail("run: no app to exec after --");
     if (uid < 0 || gid < 0) fail("run: --uid and --gid are required");
@@ -198,8 +215,8 @@ static int notify_connect(const char *p) {
   return fd;
 }
 
-int main(int argc, char **argv) {
-  parse(argc, argv);
+/* The app's process (or, with --handlers-only, the post-stop handlers'): mounts, handlers, identity, exec. */
+static int pod_main(void) {
   if (unshare(CLONE_NEWNS) != 0) fail("cannot make a mount namespace: %s", strerror(errno));
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make the mounts private: %s", strerror(errno));
   if (overlay != NULL && mount("overlay", root, "overlay", 0, overlay) != 0) fail("cannot mount the overlay on %s: %s", root, strerror(errno));
@@ -254,4 +271,146 @@ int main(int argc, char **argv) {
   }
   execve(app_argv[0], app_argv, environ);
   fail("cannot run the app's exec %s: %s", app_argv[0], strerror(errno));
+}
+
+/* ---- The supervisor (--pod): the rest of rkt run, in its process. ---- */
+
+static volatile sig_atomic_t app_pid;
+
+static void forward(int sig) {
+  (void)sig;
+  if (app_pid > 0) kill(app_pid, SIGTERM);
+}
+
+/* FILE (in the pod directory, the cwd) holding TEXT, written beside it and renamed into place: a reader sees
+ * the old file or the new one. Not fsynced, as stage0 writes its bookkeeping (src/pod/README.md). A failure is
+ * said on stderr and ignored: the app runs whether or not its record could be written. */
+static void record(const char *file, const char *text) {
+  char tmp[512];
+  const char *slash = strrchr(file, '/');
+  int dirlen = slash == NULL ? 0 : (int)(slash - file + 1);
+  static unsigned serial;
+  snprintf(tmp, sizeof tmp, "%.*s.%s.tmp-%d-%u", dirlen, file, file + dirlen, (int)getpid(), serial++);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  size_t n = strlen(text);
+  if (fd < 0 || write(fd, text, n) != (ssize_t)n || fchmod(fd, 0644) != 0 || close(fd) != 0 || rename(tmp, file) != 0) {
+    fprintf(stderr, "rkt: pod %s: cannot record %s: %s, ignoring\n", pod_uuid, file, strerror(errno));
+    if (fd >= 0) unlink(tmp);
+  }
+}
+
+/* The time now as stage0 writes its timestamps (JavaScript's toISOString): 2026-12-02T06:29:04.278Z. */
+static void record_time(const char *file) {
+  struct timespec ts;
+  struct tm tm;
+  char buf[64];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%03ldZ\n", ts.tv_nsec / 1000000);
+  record(file, buf);
+}
+
+static int wait_for(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) { fprintf(stderr, "rkt: pod %s: cannot wait for process %d: %s\n", pod_uuid, (int)pid, strerror(errno)); return FAILED; }
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A child of the supervisor, as a new program would start: signals at their defaults, none blocked. */
+static void child_signals(const sigset_t *mask) {
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  sigprocmask(SIG_SETMASK, mask, NULL);
+}
+
+static int supervise(void) {
+  /* The lock on fd 3, where the app finds it (as the systemd stage1's apps' stage1 does), and nothing else
+   * inherited beyond stdio: what rkt run's caller left open is not the app's. */
+  if (lock_fd != 3) {
+    if (dup2(lock_fd, 3) < 0) { fprintf(stderr, "rkt: pod %s: cannot take the pod lock: %s\n", pod_uuid, strerror(errno)); return FAILED; }
+    close(lock_fd);
+    lock_fd = 3;
+  }
+  if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) for (int fd = 4; fd < 1024; fd++) close(fd);
+
+  sigset_t all, mask;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &mask);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) { fprintf(stderr, "rkt: pod %s: cannot start the app: pipe: %s\n", pod_uuid, strerror(errno)); return FAILED; }
+  pid_t pid = fork();
+  if (pid < 0) { fprintf(stderr, "rkt: pod %s: cannot start the app: fork: %s\n", pod_uuid, strerror(errno)); return FAILED; }
+  if (pid == 0) {
+    child_signals(&mask);
+    close(pipefd[0]);
+    status_fd = pipefd[1];
+    if (stdin_null) {
+      int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || dup2(fd, 0) < 0) fail("cannot open /dev/null for the app's stdin: %s", strerror(errno));
+      close(fd);
+    }
+    return pod_main();
+  }
+  app_pid = pid;
+  sigprocmask(SIG_SETMASK, &mask, NULL);
+  close(pipefd[1]);
+  /* Without post-stop handlers only the app holds the lock: the pod is running exactly as long as it lives. */
+  if (npost == 0) { close(lock_fd); lock_fd = -1; }
+  char text[4096];
+  snprintf(text, sizeof text, "%d\n", (int)pid);
+  record("pid", text);
+
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(pipefd[0], text + len, sizeof text - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0 || (len += (size_t)r) == sizeof text - 1) break;
+  }
+  close(pipefd[0]);
+  text[len] = '\0';
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = '\0';
+  if (len == 0) record_time("started");
+
+  int status = wait_for(pid);
+  app_pid = 0;
+  if (len > 0) {
+    fprintf(stderr, "rkt: pod %s failed before its app started: %s\n", pod_uuid, text);
+    status = FAILED;
+  } else {
+    char file[512];
+    snprintf(text, sizeof text, "%d\n", status);
+    snprintf(file, sizeof file, "status/%s", app_name);
+    record(file, text);
+    if (npost > 0) {
+      pid_t h = fork();
+      if (h < 0) fprintf(stderr, "rkt: pod %s: cannot run the post-stop handlers: fork: %s\n", pod_uuid, strerror(errno));
+      else if (h == 0) {
+        child_signals(&mask);
+        handlers_only = 1;
+        _exit(pod_main());
+      } else wait_for(h);
+    }
+  }
+  if (lock_fd >= 0) close(lock_fd);
+  record_time("exited");
+  return status;
+}
+
+int main(int argc, char **argv) {
+  parse(argc, argv);
+  if (pod_uuid != NULL && !handlers_only) return supervise();
+  return pod_main();
 }
