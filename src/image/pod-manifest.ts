@@ -3,7 +3,7 @@
  * annotations and exposed ports. Parsed into readonly types with errors naming the field
  * (`invalid pod manifest: apps[0].mounts[1].volume: no volume named "work"`), and written back as canonical JSON.
  */
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../common/ip.js';
 import { isolatorToJson, readIsolators, type Isolator } from './isolators.js';
 import { readLabels, type Label } from './labels.js';
 import {

@@ -2,7 +2,7 @@
  * The command-line values of pod networking: `--net`, `--port`, `--dns*` and `--hosts-entry`, parsed into
  * data. Pure: every bad value is a UsageError (exit 2) that names it.
  */
-import { isIP } from 'node:net';
+import { isIP } from '../common/ip.js';
 import { UsageError } from '../common/errors.js';
 
 /** One requested network and its per-network arguments (`CNI_ARGS` pairs, in the order given). */

@@ -139,7 +139,7 @@ export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: st
   await applyLayout([
     ...flyLayoutSteps(plan.steps, pod, app.name),
     { op: 'writeAtomic', path: path.join(pod, FLY_FILE), content: flyFileText(spec), mode: 0o644 },
-  ]);
+  ], given.ephemeral !== true);
   return options;
 }
 

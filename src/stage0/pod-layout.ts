@@ -32,7 +32,7 @@ export type LayoutStep =
   | { readonly op: 'renderLayers'; readonly layers: readonly StackLayer[]; readonly scratch: string; readonly to: string }
   /** A file with this content (`append`: created if missing, kept if present). */
   | { readonly op: 'write'; readonly path: string; readonly content: string; readonly mode: number; readonly append?: boolean }
-  /** A file written atomically (temp, fsync, rename): the records others read. */
+  /** A file written atomically (temp, fsync unless the pod is ephemeral, rename): the records others read. */
   | { readonly op: 'writeAtomic'; readonly path: string; readonly content: string; readonly mode: number }
   /** A copy of a host file; a missing source is skipped. */
   | { readonly op: 'copyFileIfPresent'; readonly from: string; readonly to: string }
@@ -263,9 +263,10 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
 /**
  * Perform the steps in order. The caller holds the pod's lock; a failure leaves a pod that gc removes. The small
  * steps (directories, files, links) are synchronous calls: one after the other anyway, each as a promise cost a
- * thread-pool round trip, for some forty steps per pod.
+ * thread-pool round trip, for some forty steps per pod. With `durable` false the atomic writes are not fsynced
+ * (the pod of a foreground rkt run: PodRequest.ephemeral).
  */
-export async function applyLayout(steps: readonly LayoutStep[]): Promise<void> {
+export async function applyLayout(steps: readonly LayoutStep[], durable = true): Promise<void> {
   for (const s of steps) {
     switch (s.op) {
       case 'mkdir':
@@ -290,7 +291,7 @@ export async function applyLayout(steps: readonly LayoutStep[]): Promise<void> {
         writeFileSync(s.path, s.content, { mode: s.mode, ...(s.append === true ? { flag: 'a' } : {}) });
         break;
       case 'writeAtomic':
-        await writeFileAtomic(s.path, s.content, s.mode);
+        await writeFileAtomic(s.path, s.content, s.mode, durable);
         break;
       case 'seedVolume':
         await copyImageDir(s.from, s.path, s.to, s.shift);

@@ -157,7 +157,8 @@ async function etcFiles(d: PodPlan['dns']): Promise<{ resolvConf?: string | null
 /** Prepare a pod from `plan`; returns it in prepare/, still locked. On failure nothing is left locked. */
 async function preparePod(plan: PodPlan, env: Stage0Env, run?: RunOptions): Promise<PreparedPod> {
   const store = new Store(env.globals.dir);
-  const req = await toRequest(plan, store);
+  // rkt run's own pod needs no fsync of its files; one prepared for later (prepare, run --detach) does.
+  const req = { ...await toRequest(plan, store), ...(run !== undefined ? { ephemeral: true } : {}) };
   trace('modules loaded');
   // The stage1's flavor decides what the pod may be and how it is laid out (resolved once: layOutPod asks again).
   const stage1 = await resolveStage1(store, env.globals, req.stage1);

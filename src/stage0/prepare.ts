@@ -65,6 +65,11 @@ export interface PodRequest {
   readonly resolvConf?: string | null;
   /** Every app's /etc/hosts: this text (`--hosts-entry`). */
   readonly hosts?: string;
+  /**
+   * The pod's own files (manifest, options) written without fsync: the pod of a foreground `rkt run`, which
+   * does not outlive the machine (src/pod/README.md, "What is fsynced"). A pod prepared to be run later is durable.
+   */
+  readonly ephemeral?: boolean;
 }
 
 /** Run-time choices kept beside the pod manifest, for run-prepared. */
@@ -324,6 +329,6 @@ export async function layOutPod(store: Store, globals: GlobalOptions, pod: strin
     implicitVolumes: new Set(manifest.volumes.filter((v) => !req.volumes.some((g) => g.name === v.name)).map((v) => v.name)),
   });
   for (const n of notes) note?.(`rkt: ${n}`);
-  await applyLayout(steps);
+  await applyLayout(steps, req.ephemeral !== true);
   return { stage1, options };
 }

@@ -3,7 +3,6 @@
  * cgroups, mounts) exec'ing the stage1's run entrypoint with the nspawn arguments, the pod lock handed to it,
  * and the wait for its end.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -208,6 +207,8 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   // Only without a host systemd does the pod need cgroups of its own; otherwise the unit it lives in
   // (the caller's service, or the scope machined makes) is its cgroup.
   const launcher = await launcherPath();
+  // node:child_process (which loads net and streams) here, not for every importer of this module (the fly launch).
+  const { spawn } = await import('node:child_process');
   const cgroups = o.mode.kind === 'raw' ? await cgroupDirsFor(o.uuid) : [];
   const s1root = layout.stage1Rootfs(o.pod);
   const ioDir = path.join(o.pod, 'io');
