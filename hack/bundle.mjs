@@ -48,11 +48,16 @@ const URL_BANNER = 'var __rktImportMetaUrl = require("node:url").pathToFileURL(_
 // made to wrap it); __rktLoad(NAME) loads a chunk by its file name (once).
 const HEAD = '(function (exports, require, module, __filename, __dirname, __rktLoad) {';
 const TAIL = '\n})';
-// The entry points' loader (on one line, after the #! line: the entry's own line numbers stay right).
+// The entry points' loader (on one line, after the #! line: the entry's own line numbers stay right). With
+// RKT_TRAIN_CODE_CACHE=1 (hack/train-code-cache) it keeps each chunk's script and, when the process exits or
+// execs another program (globalThis.__rktCodeCacheSave, called by src/bin/rkt.ts's flush), writes its code cache
+// again: V8's cache then holds every function that ran too, not only those compiled up front.
 const LOADER = `var __rktLoad = (() => { const fs = require("node:fs"), vm = require("node:vm"), dir = __dirname + "/chunks/", loaded = new Map(); `
+  + `const train = process.env.RKT_TRAIN_CODE_CACHE === "1" ? [] : undefined; `
+  + `if (train !== undefined) { globalThis.__rktCodeCacheSave = () => { for (const [f, s] of train.splice(0)) { const t = f + ".cache." + process.pid; fs.writeFileSync(t, s.createCachedData()); fs.renameSync(t, f + ".cache"); } }; process.on("exit", globalThis.__rktCodeCacheSave); } `
   + `return function load(name) { let m = loaded.get(name); if (m !== undefined) return m.exports; m = { exports: {} }; loaded.set(name, m); `
   + `const file = dir + name; let cachedData; try { cachedData = fs.readFileSync(file + ".cache"); } catch {} `
-  + `const script = new vm.Script(fs.readFileSync(file, "utf8"), { filename: file, cachedData }); `
+  + `const script = new vm.Script(fs.readFileSync(file, "utf8"), { filename: file, cachedData }); train?.push([file, script]); `
   + `script.runInThisContext()(m.exports, require, m, file, dir, load); return m.exports; }; })();\n`;
 const files = await Promise.all(esm.outputFiles.map(async (f) => {
   const text = f.text.replace(/^#!.*\n/, '');

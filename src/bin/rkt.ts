@@ -77,7 +77,11 @@ const io: Io = {
   stdout,
   stderr,
   get stdin() { return process.stdin; },
-  flush: async () => { await Promise.all([stdout.drained(), stderr.drained()]); },
+  flush: async () => {
+    await Promise.all([stdout.drained(), stderr.drained()]);
+    // The bundle's loader, training its code caches (hack/train-code-cache): saved now, as no exit follows an exec.
+    (globalThis as { __rktCodeCacheSave?: () => void }).__rktCodeCacheSave?.();
+  },
 };
 
 // rkt exits as soon as its command is done rather than when the event loop runs dry: Node's orderly teardown of
