@@ -50,7 +50,7 @@ export const command: CommandSpec = {
     const rows: Row[] = [];
     for (const p of await listPods(ctx.globals.dir, ['created', 'started'])) {
       let apps: Row['apps'] = [];
-      const file = path.join(p.dir, POD_MANIFEST);
+      const file = `${p.dir}/${POD_MANIFEST}`;
       try {
         apps = listedApps(readFileSync(file));
       } catch (err) {

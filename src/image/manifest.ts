@@ -255,6 +255,9 @@ export function parseImageManifest(text: string | Uint8Array): ImageManifest {
   return validateImageManifest(parseJson(text, Field.root('EMANIFEST', 'image manifest')));
 }
 
+/** Strict UTF-8 (a decoder without `stream` keeps no state between calls: one serves every document). */
+let utf8: InstanceType<typeof TextDecoder> | undefined;
+
 /** JSON.parse for a document, failing at `at` (root) with the parser's reason. Shared with the pod manifest. */
 export function parseJson(text: string | Uint8Array, at: Field): unknown {
   let s: string;
@@ -262,7 +265,8 @@ export function parseJson(text: string | Uint8Array, at: Field): unknown {
     s = text;
   } else {
     try {
-      s = new TextDecoder('utf-8', { fatal: true }).decode(text);
+      utf8 ??= new TextDecoder('utf-8', { fatal: true });
+      s = utf8.decode(text);
     } catch (err) {
       if (isErrno(err, 'ERR_ENCODING_INVALID_ENCODED_DATA')) return at.fail('not valid UTF-8');
       throw err;

@@ -112,25 +112,35 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
  * `invalid <document>: <why>` at the root, with the document's error code.
  */
 export class Field {
+  // The path is made only when an error needs it: a valid document (every pod `rkt list` reads) makes none.
   private constructor(
     readonly code: ErrorCode,
     readonly document: string,
-    readonly path: string,
+    private readonly parent: Field | undefined,
+    private readonly segment: string | number,
   ) {}
 
   /** The root of a document: `Field.root('EMANIFEST', 'image manifest')`. */
   static root(code: ErrorCode, document: string): Field {
-    return new Field(code, document, '');
+    return new Field(code, document, undefined, '');
   }
 
   /** The member `name` of the object at this field. */
   key(name: string): Field {
-    return new Field(this.code, this.document, this.path === '' ? name : `${this.path}.${name}`);
+    return new Field(this.code, this.document, this, name);
   }
 
   /** The element `index` of the array at this field. */
   index(index: number): Field {
-    return new Field(this.code, this.document, `${this.path}[${index}]`);
+    return new Field(this.code, this.document, this, index);
+  }
+
+  /** Where this field is in its document: `apps[0].image.id` ('' for the root). */
+  get path(): string {
+    if (this.parent === undefined) return '';
+    const above = this.parent.path;
+    if (typeof this.segment === 'number') return `${above}[${this.segment}]`;
+    return above === '' ? this.segment : `${above}.${this.segment}`;
   }
 
   /** The error for this field, without throwing it. */

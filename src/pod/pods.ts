@@ -86,7 +86,7 @@ export async function readTimestamp(dir: string, name: TimestampName): Promise<D
 
 /** `readTimestamp`, synchronously (listPods reads thousands: a promise per file costs more than the read). */
 function readTimestampSync(dir: string, name: TimestampName): Date | undefined {
-  const file = path.join(dir, name);
+  const file = `${dir}/${name}`; // (dir is a pod directory as listed: normalized, no trailing slash; path.join would normalize it again)
   const line = readLine(file);
   if (line === undefined) return undefined;
   const date = RFC3339.test(line) ? new Date(line.replace(' ', 'T').toUpperCase()) : undefined;
