@@ -4,7 +4,7 @@
 // selection of the stage1 by name, path, directory and stage1.d, and a SIGKILLed rkt run.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, rkt, runCmd } from '../../lib/rkt.js';
+import { REPO, RKT, rkt, runCmd } from '../../lib/rkt.js';
 import { busyboxLayer, layerTar, writeImage, writeLayout } from '../../lib/oci.js';
 import { INSECURE, podEnv, podTest, sharedImage, statusMap, title, until, waitForFile, waitRunning, within, type PodEnv } from '../../lib/pods.js';
 
@@ -73,6 +73,51 @@ for (const [what, script, want] of [['0', 'exit 0', 0], ['3', 'exit 3', 3], ['SI
     t.truthy(m.get('started'));
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The hand-off: rkt run's process becomes the fly stage1's supervisor
+
+podTest(title('rkt run execs the fly stage1: its process supervises the app (rkt run\'s pid is the app\'s parent); the app has stdio and the pod lock on fd 3, nothing else rkt run inherited'), async (t) => {
+  const env = await podEnv(t);
+  const uuidFile = env.file('uuid');
+  // rkt run with descriptors 7 and 8 open (what a caller may leave open): the app must not get them.
+  const cmd = `exec 7</dev/null 8>/dev/null; exec node ${RKT} --dir=${env.data} ${INSECURE} run ${FLY} --uuid-file-save=${uuidFile} ${await plain()} `
+    + `--exec=/bin/sh -- -c 'echo rkt=$PPID; for f in /proc/$$/fd/*; do echo "fd \${f##*/} $(readlink $f)"; done' & echo started=$!; wait`;
+  const res = await runCmd('/bin/sh', ['-c', cmd]);
+  t.is(res.exitCode, 0, res.stderr);
+  const started = /^started=(\d+)$/m.exec(res.stdout)?.[1];
+  t.is(/^rkt=(\d+)$/m.exec(res.stdout)?.[1], started, 'the app\'s parent is the process rkt run was started as');
+  const uuid = readFileSync(uuidFile, 'utf8').trim();
+  const fds = res.stdout.split('\n').filter((l) => l.startsWith('fd ')).map((l) => l.split(' ').slice(1));
+  const byFd = new Map(fds.map(([fd, target]) => [fd, target]));
+  t.is(byFd.get('0'), '/dev/null');
+  t.is(byFd.get('3'), path.join(env.data, 'pods', 'run', uuid), 'the pod lock');
+  t.false(byFd.has('7') || byFd.has('8'), `the caller's descriptors 7 and 8 are not the app's:\n${res.stdout}`);
+  const m = statusMap((await env.r(['status', uuid])).stdout);
+  t.is(m.get('app-fly'), '0');
+  t.truthy(m.get('exited-at'));
+});
+
+podTest(title('a fly stage1 whose run entrypoint cannot be exec\'d: ELAUNCH (254) naming it and the fix, the pod exited and unlocked, nothing left running'), async (t) => {
+  const env = await podEnv(t);
+  const uuidFile = env.file('uuid');
+  // The fly stage1 imported into this test's store, then its tree's run made non-executable.
+  const first = await fly(env, [await plain(), '--exec=/bin/true']);
+  t.is(first.exitCode, 0, first.stderr);
+  const trees = path.join(env.data, 'cas', 'trees');
+  const runs = readdirSync(trees).filter((id) => readIfThere(path.join(trees, id, 'manifest'))?.includes('"coreos.com/rkt/stage1-fly"'))
+    .map((id) => path.join(trees, id, 'rootfs', 'rkt', 'run'));
+  t.true(runs.length >= 1, 'the fly stage1 tree is in the store');
+  for (const f of runs) chmodSync(f, 0o644);
+  const res = await fly(env, [`--uuid-file-save=${uuidFile}`, await plain(), '--exec=/bin/true']);
+  t.is(res.exitCode, 254);
+  t.regex(res.stderr, /^rkt: cannot start the pod: cannot run the fly stage1 entrypoint \/.*\/rkt\/run: .*permission denied/im);
+  t.regex(res.stderr, /rkt image verify/);
+  const m = statusMap((await env.r(['status', readFileSync(uuidFile, 'utf8').trim()])).stdout);
+  t.is(m.get('state'), 'exited');
+  t.false(m.has('app-fly'));
+  t.truthy(m.get('exited-at'));
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // What the app gets
