@@ -16,12 +16,12 @@ import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
 import { writeTimestamp } from '../pod/pods.js';
 import type { Store } from '../store/store.js';
-import { overlayPath } from '../stage1/launch.js';
+import { overlayOptions } from '../stage1/overlay.js';
 import { flyRunArgs, type FlyAppSpec, type FlyMounts } from '../stage1/fly.js';
 import { readFlySpec } from './fly-pod.js';
 import type { PodOptions } from './prepare.js';
 import { volumeBinds } from './prepare.js';
-import { podOverlays } from './run.js';
+import { podOverlays } from './overlays.js';
 
 export interface FlyLaunchOptions {
   readonly store: Store;
@@ -50,7 +50,7 @@ export function flyMounts(store: Store, pod: string, manifest: PodManifest, opti
       throw new RktError('ESTAGE1', `pod ${path.basename(pod)}: the image tree ${l} is missing (was the image removed?)`, { hint: 'rkt image verify, or fetch the image again' });
     }
   }
-  return { root, binds, overlay: `lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}` };
+  return { root, binds, overlay: overlayOptions(o) };
 }
 
 /**

@@ -20,7 +20,6 @@ import type { LaunchMode } from '../stage1/launch.js';
 import { parseEnvFile } from './app-setup.js';
 import { buildPodManifest, layOutPod, type AppRequest, type PodOptions, type PodRequest } from './prepare.js';
 import type { NetworkPlan } from '../net/networks.js';
-import { launchPod, readPodOptions } from './run.js';
 import { resolveStage1, type Stage1, type Stage1Choice } from './stage1-image.js';
 
 /** What a pod is to be, as the command line (or a pod file) says it: every value parsed, no file read yet. */
@@ -280,6 +279,8 @@ async function launch(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<nu
 /** The launch itself: where the pod goes, then stage1 started and waited for. */
 async function launchStage1(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<number> {
   const mode = await launchMode(o, env.warn);
+  // The systemd stage1's launch (node:child_process and more): not loaded for a fly pod.
+  const { launchPod } = await import('./run.js');
   return launchPod({
     store: p.store, pod: p.dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
     debug: env.globals.debug, mode, stdin: p.options.interactive ? 'inherit' : 'ignore',
@@ -374,7 +375,7 @@ export async function runPrepared(word: string, o: RunOptions, env: Stage0Env): 
   let p: PreparedPod;
   try {
     const dir = await pods.toRun(env.globals.dir, pod.uuid, fd);
-    const prepared = await readPodOptions(dir);
+    const prepared = await (await import('./run.js')).readPodOptions(dir);
     const { parsePodManifest } = await import('../image/pod-manifest.js');
     const manifest = parsePodManifest(await fs.readFile(path.join(dir, POD_MANIFEST)));
     const withNets = o.net === undefined ? prepared : await withNetworks(dir, prepared, manifest, o.net, o.ports ?? [], env);

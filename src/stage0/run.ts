@@ -12,11 +12,12 @@ import { packageDir } from '../common/package-dir.js';
 import { trace } from '../common/trace.js';
 import type { PodManifest } from '../image/pod-manifest.js';
 import type { Store } from '../store/store.js';
-import { imageLowerDirs, ociImageRoot, type RootLookup } from '../store/oci-lowers.js';
+import { ociImageRoot, type RootLookup } from '../store/oci-lowers.js';
 import * as layout from '../pod/layout.js';
 import { closePodDir } from '../pod/lock.js';
 import { readPodJson, writeTimestamp } from '../pod/pods.js';
-import { LAUNCHER_FAILED, launcherArgs, nspawnArgs, type LaunchMode, type OverlayMount } from '../stage1/launch.js';
+import { LAUNCHER_FAILED, launcherArgs, nspawnArgs, type LaunchMode } from '../stage1/launch.js';
+import { podOverlays } from './overlays.js';
 import { cgroupDirsFor, removeCgroups } from './cgroups.js';
 import { mountKey, OPTIONS_FILE, volumeBinds, type PodOptions } from './prepare.js';
 import { podCapabilities } from './isolation.js';
@@ -139,22 +140,6 @@ export async function mountTargetsInRoots(store: Store, pod: string, manifest: P
     for (const m of a.mounts) out.set(mountKey(a.name, m.path), await resolvePathInRoot(root, m.path));
   }
   return out;
-}
-
-/** The overlay mounts of a pod: the stage1 tree, then each app's rootfs inside it. */
-export function podOverlays(store: Store, pod: string, manifest: PodManifest, stage1Id: string): OverlayMount[] {
-  const s1 = path.join(pod, layout.STAGE1_DIR);
-  const root = path.join(s1, 'rootfs');
-  return [
-    { lower: [path.join(store.layout.tree(stage1Id), 'rootfs')], upper: path.join(s1, 'upper'), work: path.join(s1, 'work'), target: root },
-    ...manifest.apps.map((a) => ({
-      // An OCI image's layers are stacked as they are (no squash); an ACI's rendered tree is its one lower dir.
-      lower: imageLowerDirs(store.layout, a.image.id) ?? [path.join(store.layout.tree(a.image.id), 'rootfs')],
-      upper: layout.overlayUpperDir(pod, a.name),
-      work: layout.overlayWorkDir(pod, a.name),
-      target: layout.appRootfs(pod, a.name),
-    })),
-  ];
 }
 
 /**

@@ -3,6 +3,7 @@
  * entrypoint) and the command line of the launcher that prepares the pod's mounts and cgroups first. Pure
  * functions.
  */
+import { overlayOptions, type OverlayMount } from './overlay.js';
 
 /**
  * How the pod is placed, the one switch between the three cases:
@@ -97,18 +98,6 @@ export function nspawnArgs(s: NspawnSpec): string[] {
 /** The launcher's exit status when a step before stage1 fails (it has said which on stderr): rkt's own failure. */
 export const LAUNCHER_FAILED = 254;
 
-/** An overlay mount the launcher makes before starting the pod. */
-export interface OverlayMount {
-  readonly lower: readonly string[];
-  readonly upper: string;
-  readonly work: string;
-  readonly target: string;
-}
-
-/** Escape a path for overlayfs's option string (`,` `:` and `\` are special there). */
-export function overlayPath(p: string): string {
-  return p.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
-}
 
 export interface LauncherSpec {
   /**
@@ -156,8 +145,7 @@ export function launcherArgs(s: LauncherSpec, entrypointArgs: readonly string[])
   // Each lower dir is checked first, so that a removed image is said as such rather than as a failed mount.
   for (const o of s.overlays) for (const l of o.lower) args.push('--image-tree', l);
   for (const o of s.overlays) {
-    const opts = `${s.rootId !== undefined ? 'metacopy=on,' : ''}lowerdir=${o.lower.map(overlayPath).join(':')},upperdir=${overlayPath(o.upper)},workdir=${overlayPath(o.work)}`;
-    args.push('--overlay', opts, o.target);
+    args.push('--overlay', overlayOptions(o, s.rootId !== undefined), o.target);
   }
   if (s.netns !== undefined) args.push('--netns', s.netns);
   args.push('--', s.entrypoint, ...entrypointArgs);

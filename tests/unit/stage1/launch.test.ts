@@ -1,5 +1,6 @@
 import test from 'ava';
-import { launcherArgs, nspawnArgs, overlayPath } from '../../../src/stage1/launch.js';
+import { launcherArgs, nspawnArgs } from '../../../src/stage1/launch.js';
+import { overlayPath } from '../../../src/stage1/overlay.js';
 
 test('the launcher\'s command line: relay, cgroups, tmpfs, image trees, overlays, then the entrypoint with the nspawn argv', (t) => {
   const args = launcherArgs({
