@@ -1,7 +1,8 @@
 /**
  * rkt's Node-API addon, `build/rkt-native.node` (src/native/native.c, built by hack/build-launcher): the
- * system calls stage0 needs and Node does not have, flock(2) (src/pod/lock.ts) and execve(2) (the fly
- * stage1's launch, src/stage0/fly-launch.ts).
+ * system calls stage0 needs and Node does not have: flock(2) (src/pod/lock.ts), execve(2) (the fly stage1's
+ * launch, src/stage0/fly-launch.ts), and posix_spawn(3) with waitpid(2) (the systemd stage1's launcher,
+ * src/stage0/run.ts).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +18,19 @@ export interface NativeAddon {
    * defaults and unblocked. Returns only by throwing (code: errno name), everything put back as it was.
    */
   readonly execve: (file: string, argv: readonly string[], env: readonly string[], keepFds: readonly number[]) => never;
+  /** A pipe: [read end, write end], both close-on-exec. */
+  readonly pipe: () => [number, number];
+  /**
+   * Start `file` (posix_spawn: no fork of Node's memory, no node:child_process) with `argv` and our environment in
+   * `cwd`; its descriptor i is our `fds[i]` (-1: /dev/null), it has no other. Returns its pid; throws (code: errno
+   * name) if it cannot be started.
+   */
+  readonly spawn: (file: string, argv: readonly string[], fds: readonly number[], cwd: string) => number;
+  /**
+   * Once the child `pid` has ended, and (relayFd >= 0) relayFd has reached end of file or relayWaitMs have passed
+   * since: its exit status, or the number of the signal that killed it.
+   */
+  readonly waitExit: (pid: number, relayFd: number, relayWaitMs: number) => Promise<{ code: number | null; signal: number | null }>;
 }
 
 /**

@@ -3,10 +3,11 @@
  * cgroups, mounts) exec'ing the stage1's run entrypoint with the nspawn arguments, the pod lock handed to it,
  * and the wait for its end.
  */
-import { promises as fs } from 'node:fs';
+import { closeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, isErrno, RktError } from '../common/errors.js';
+import { nativeAddon } from '../common/native.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { packageDir } from '../common/package-dir.js';
 import { trace } from '../common/trace.js';
@@ -192,8 +193,7 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   // Only without a host systemd does the pod need cgroups of its own; otherwise the unit it lives in
   // (the caller's service, or the scope machined makes) is its cgroup.
   const launcher = await launcherPath();
-  // node:child_process (which loads net and streams) here, not for every importer of this module (the fly launch).
-  const { spawn } = await import('node:child_process');
+  const native = nativeAddon();
   const cgroups = o.mode.kind === 'raw' ? await cgroupDirsFor(o.uuid) : [];
   const s1root = layout.stage1Rootfs(o.pod);
   const ioDir = path.join(o.pod, 'io');
@@ -239,24 +239,27 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
       });
     }
   }
-  const child = spawn(launcher, args, {
-    cwd: o.pod,
-    // fd 4, a pipe every process of the launch inherits (nspawn, the output relay): its end of file means
-    // that all of them are gone, so everything the pod wrote has reached our stdout and stderr.
-    stdio: [o.stdin, 'inherit', 'inherit', o.lockFd, 'pipe'],
-  });
-  const relayPipe = child.stdio[4] as import('node:stream').Readable | null | undefined;
-  const relaysDone = new Promise<void>((resolve) => {
-    if (relayPipe === null || relayPipe === undefined) { resolve(); return; }
-    relayPipe.on('close', () => resolve()).on('error', () => resolve()).resume();
-  });
-  closePodDir(o.lockFd);
-  trace('stage1 launched');
+  // fd 4, a pipe every process of the launch inherits (nspawn, the output relay): its end of file means that all
+  // of them are gone, so everything the pod wrote has reached our stdout and stderr. The launcher is started by
+  // posix_spawn (src/common/native.ts), not node:child_process: no fork of Node's memory, no streams loaded.
+  const [relayRead, relayWrite] = native.pipe();
+  let childPid: number | undefined;
+  let exit: Promise<number>;
   let done = false;
-  const exit = new Promise<number>((resolve, reject) => {
-    child.on('error', (err) => { done = true; reject(new RktError('ELAUNCH', `cannot start the pod: ${describe(err)}`, { cause: err })); });
-    child.on('exit', (code, signal) => { done = true; resolve(code ?? 128 + (signal === null ? 0 : osSignal(signal))); });
-  });
+  try {
+    childPid = native.spawn(launcher, [launcher, ...args], [o.stdin === 'inherit' ? 0 : -1, 1, 2, o.lockFd, relayWrite], o.pod);
+    // Normally the relay ends within milliseconds of nspawn (every writer died with the pod's PID namespace). If
+    // nspawn itself was killed, the pod's orphaned processes keep it alive: not waited for longer than
+    // RELAY_WAIT_MS (the relay still holds our stdout and stderr, nothing it copies is lost).
+    exit = native.waitExit(childPid, relayRead, RELAY_WAIT_MS).then(({ code, signal }) => code ?? 128 + (signal ?? 0));
+  } catch (err) {
+    exit = Promise.reject(new RktError('ELAUNCH', `cannot start the pod: cannot run rkt's launcher ${launcher}: ${describe(err)}`, { cause: err }));
+  } finally {
+    closeSync(relayWrite);
+    closePodDir(o.lockFd);
+  }
+  exit = exit.finally(() => { done = true; closeSync(relayRead); });
+  trace('stage1 launched');
   // A stop request is "halt" to the pod's systemd once it is known (what nspawn sends on SIGTERM): asking twice
   // is harmless. Until then, SIGTERM to nspawn, which halts the pod; but a second SIGTERM to nspawn kills the
   // pod at once, without the apps' statuses, and under KillMode=control-group systemd sends nspawn its own.
@@ -271,11 +274,11 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
         if (!isErrno(err, 'ESRCH')) throw err;
       }
     }
-    if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    if (childPid !== undefined) process.kill(childPid, 'SIGTERM');
   });
   let recordPid1: Promise<void> = Promise.resolve();
-  if (child.pid !== undefined) {
-    recordPid1 = findPodPid1(child.pid, () => done).then(async (pid) => {
+  if (childPid !== undefined) {
+    recordPid1 = findPodPid1(childPid, () => done).then(async (pid) => {
       if (pid === undefined) return;
       podPid1 = pid;
       trace(`pod PID 1 is ${pid}`);
@@ -286,13 +289,6 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
   }
   try {
     const code = await exit;
-    // Normally the relay ends within milliseconds of nspawn (every writer died with the pod's PID namespace).
-    // If nspawn itself was killed, the pod's orphaned processes keep it alive: do not wait for those (the
-    // relay still holds our stdout and stderr, nothing it copies is lost).
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([relaysDone, new Promise<void>((r) => { timer = setTimeout(r, RELAY_WAIT_MS); })]);
-    clearTimeout(timer);
-    relayPipe?.destroy(); // an open pipe would keep this process alive
     // Only the apps' own status passes through: a launcher, nspawn or stage1 failure before any app started
     // is rkt's failure (254), whatever status the failing step had.
     if (await appsStarted(o.pod)) return code;
@@ -315,7 +311,3 @@ export async function launchPod(o: LaunchOptions): Promise<number> {
 
 /** SIGRTMIN+3 (glibc's SIGRTMIN is 34): systemd's "halt", what nspawn sends the pod on SIGTERM; the apps' statuses decide rkt's exit. */
 const HALT_SIGNAL = 37;
-
-function osSignal(name: NodeJS.Signals): number {
-  return (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 }) as Record<string, number>)[name] ?? 0;
-}

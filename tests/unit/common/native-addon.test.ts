@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, fstatSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RktError } from '../../../src/common/errors.js';
@@ -73,4 +73,34 @@ test('execve: the process becomes the program, with exactly the environment give
   const ign = BigInt(`0x${/^SigIgn:\s+([0-9a-f]+)$/m.exec(out)?.[1] ?? 'ffff'}`);
   t.is(ign & (1n << 12n), 0n, 'SIGPIPE is not ignored');
   t.regex(out, /^SigBlk:\s+0+$/m);
+});
+
+test('spawn: the child gets exactly the descriptors given (-1: /dev/null), in the cwd given, with default signals; waitExit gives its status once the relay pipe is at end of file', async (t) => {
+  const { pipe, spawn, waitExit } = loadNativeAddon(path.join(REPO, 'src'));
+  const [outR, outW] = pipe();
+  const [relayR, relayW] = pipe();
+  const extra = openSync(REPO, 'r');   // not passed: the child must not have it
+  t.teardown(() => { for (const fd of [outR, relayR, extra]) { try { closeSync(fd); } catch { /* closed */ } } });
+  // fd 0 → /dev/null, fd 1 → our pipe, fds 3 and 4 → two pipes of ours (whatever their numbers here).
+  const [aR, aW] = pipe();
+  const pid = spawn('/bin/sh', ['sh', '-c', 'pwd; readlink /proc/self/fd/0; ls /proc/self/fd | sort -n | tr "\\n" " "; echo; grep -E "^Sig(Ign|Blk)" /proc/self/status; exit 7'],
+    [-1, outW, 2, aW, relayW], '/tmp');
+  closeSync(outW); closeSync(relayW); closeSync(aW); closeSync(aR);
+  const status = await waitExit(pid, relayR, 5000);
+  t.deepEqual(status, { code: 7, signal: null });
+  const out = readFileSync(`/proc/self/fd/${outR}`, 'utf8');
+  const lines = out.split('\n');
+  t.is(lines[0], '/tmp');
+  t.is(lines[1], '/dev/null');
+  // 0–4 (ls's own directory descriptor is the next one, 5), not the descriptor `extra` of ours.
+  t.is(lines[2], '0 1 2 3 4 5 ');
+  t.regex(out, /^SigBlk:\s+0+$/m);
+  t.is(BigInt(`0x${/^SigIgn:\s+([0-9a-f]+)$/m.exec(out)?.[1] ?? 'ffff'}`) & (1n << 12n), 0n, 'SIGPIPE is not ignored');
+});
+
+test('spawn of a missing program throws ENOENT; waitExit of a child killed by a signal gives the signal', async (t) => {
+  const { spawn, waitExit } = loadNativeAddon(path.join(REPO, 'src'));
+  t.throws(() => spawn('/no/such/program', ['x'], [-1, 1, 2], '/'), { code: 'ENOENT' });
+  const pid = spawn('/bin/sh', ['sh', '-c', 'kill -TERM $$'], [-1, 1, 2], '/');
+  t.deepEqual(await waitExit(pid, -1, 0), { code: null, signal: 15 });
 });
