@@ -134,6 +134,7 @@ static napi_value do_execve(napi_env env, napi_callback_info info) {
     if (keepFlags[k] < 0 || fcntl(keep[k], F_SETFD, keepFlags[k] & ~FD_CLOEXEC) < 0) { err = errno; break; }
   }
   struct sigaction old[NSIG], dfl;
+  bool reset[NSIG] = { false };   /* glibc keeps a few signals for itself (SIGCANCEL …): those are refused */
   sigset_t oldmask, none;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -143,10 +144,10 @@ static napi_value do_execve(napi_env env, napi_callback_info info) {
   if (err == 0) {
     for (int w = 0; w < 3; w++) setitimer(w, &off, &timers[w]);   /* ITIMER_REAL, _VIRTUAL, _PROF */
     sigprocmask(SIG_SETMASK, &none, &oldmask);
-    for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, &old[s]);
+    for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) reset[s] = sigaction(s, &dfl, &old[s]) == 0;
     execve(file, argv, envp);
     err = errno;
-    for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &old[s], NULL);
+    for (int s = 1; s < NSIG; s++) if (reset[s]) sigaction(s, &old[s], NULL);
     sigprocmask(SIG_SETMASK, &oldmask, NULL);
     for (int w = 0; w < 3; w++) setitimer(w, &timers[w], NULL);
   }
