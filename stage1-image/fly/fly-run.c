@@ -328,8 +328,8 @@ static void child_signals(const sigset_t *mask) {
 }
 
 static int supervise(void) {
-  /* The lock on fd 3, where the app finds it (as the systemd stage1's apps' stage1 does), and nothing else
-   * inherited beyond stdio: what rkt run's caller left open is not the app's. */
+  /* The lock on fd 3, where the fly contract has always put it for the app, and nothing else inherited beyond
+   * stdio: what rkt run's caller left open is not the app's. */
   if (lock_fd != 3) {
     if (dup2(lock_fd, 3) < 0) { fprintf(stderr, "rkt: pod %s: cannot take the pod lock: %s\n", pod_uuid, strerror(errno)); return FAILED; }
     close(lock_fd);
