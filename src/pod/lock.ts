@@ -1,8 +1,8 @@
 /**
  * Pod locks: an exclusive flock(2) on the pod directory, held for exactly as long as some process holds the
  * open file description it was taken on. Node has no flock(2): locks are taken by rkt's own addon
- * (src/native/native.c, build/rkt-native.node: src/common/native.ts) and tested by reading `/proc/locks` (see README.md for why and for
- * the cases where `/proc/locks` cannot be trusted).
+ * (src/common/native.ts: build/rkt-native.node) and tested by reading `/proc/locks` (see README.md for why
+ * and for the cases where `/proc/locks` cannot be trusted).
  */
 import { closeSync, constants as fsc, openSync, promises as fs, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
