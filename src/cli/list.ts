@@ -46,7 +46,8 @@ export const command: CommandSpec = {
     const { listPods } = await import('../pod/pods.js');
     const { POD_MANIFEST } = await import('../pod/layout.js');
     const { listedApps } = await import('./list-apps.js');
-    const net = await import('../net/net-info.js');
+    // (and its module loaded only then)
+    const net = wantNet ? await import('../net/net-info.js') : undefined;
     const rows: Row[] = [];
     for (const p of await listPods(ctx.globals.dir, ['created', 'started'])) {
       let apps: Row['apps'] = [];
@@ -60,7 +61,7 @@ export const command: CommandSpec = {
         else if (!isErrno(err, 'ENOENT')) throw err;
       }
       let info: Row['net'];
-      if (wantNet) {
+      if (net !== undefined) {
         const netFile = path.join(p.dir, net.NET_INFO_FILE);
         try {
           // Read synchronously, as the pod's other small files (src/pod/pods.ts's readLine says why).
@@ -84,7 +85,7 @@ export const command: CommandSpec = {
         ...(r.created !== undefined ? { created_at: r.created.toISOString() } : {}),
         ...(r.started !== undefined ? { started_at: r.started.toISOString() } : {}),
         apps: r.apps.map((a) => ({ name: a.name, image_name: a.image, image_id: a.id })),
-        networks: net.networksJson(r.net),
+        networks: net?.networksJson(r.net) ?? [],
         ...(wantSystemd ? { machine: r.machine ?? null, unit: r.unit ?? null } : {}),
       })), format));
       return 0;
@@ -110,7 +111,7 @@ export const command: CommandSpec = {
           else if (f === 'state') line.push(first ? r.state : '');
           else if (f === 'created') line.push(first ? when(r.created) : '');
           else if (f === 'started') line.push(first ? when(r.started) : '');
-          else if (f === 'networks') line.push(first ? net.networksText(r.net) || '-' : '');
+          else if (f === 'networks') line.push(first ? net?.networksText(r.net) || '-' : '');
           else if (f === 'unit') line.push(first ? r.unit ?? '-' : '');
           else line.push(first ? r.machine ?? '-' : '');
         }
