@@ -31,6 +31,8 @@ export interface FlyLaunchOptions {
   readonly options: PodOptions;
   /** The open pod directory whose flock is held; handed to the stage1 through the exec. */
   readonly lockFd: number;
+  /** The pod's fly.json as prepare wrote it, when this process did (rkt run); read from the pod otherwise. */
+  readonly spec?: FlyAppSpec;
   /** Called just before the exec: what rkt wrote reaches its descriptors first. */
   readonly beforeExec?: () => Promise<void>;
 }
@@ -63,7 +65,7 @@ export async function launchFlyPod(o: FlyLaunchOptions): Promise<never> {
   let spec: FlyAppSpec | undefined;
   let mounts: FlyMounts;
   try {
-    spec = await readFlySpec(o.pod);
+    spec = o.spec ?? await readFlySpec(o.pod);
     if (spec === undefined) throw new RktError('EPODCORRUPT', `pod ${o.uuid} was prepared for the fly stage1 but has no ${path.join(o.pod, 'fly.json')}`, { hint: 'remove the pod (rkt rm) and prepare it again' });
     mounts = flyMounts(o.store, o.pod, o.manifest, o.options);
   } catch (err) {

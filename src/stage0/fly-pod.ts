@@ -100,10 +100,11 @@ export function flyFileText(spec: FlyAppSpec): string {
 
 /**
  * Lay out a fly pod in `pod` (its directory, locked by the caller) for the one app of `manifest` (checked by
- * checkFlyManifest), with the stage1 already resolved. Writes the layout and `fly.json`; returns the run options.
+ * checkFlyManifest), with the stage1 already resolved. Writes the layout and `fly.json`; returns the run options
+ * and the spec written (rkt run launches with it, without reading it back).
  */
 export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: string, uuid: string, manifest: PodManifest, given: PodRequest,
-  stage1: Stage1, note?: (m: string) => void): Promise<PodOptions> {
+  stage1: Stage1, note?: (m: string) => void): Promise<{ options: PodOptions; spec: FlyAppSpec }> {
   let noOverlay = given.noOverlay;
   if (!noOverlay && !(await overlaySupported())) {
     note?.('rkt: overlayfs is not available on this host: copying the image\'s tree into the pod instead (as --no-overlay)');
@@ -140,7 +141,7 @@ export async function layOutFlyPod(store: Store, globals: GlobalOptions, pod: st
     ...flyLayoutSteps(plan.steps, pod, app.name),
     { op: 'writeAtomic', path: path.join(pod, FLY_FILE), content: flyFileText(spec), mode: 0o644 },
   ], given.ephemeral !== true);
-  return options;
+  return { options, spec };
 }
 
 const isIntArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x));

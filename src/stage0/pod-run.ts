@@ -92,6 +92,8 @@ interface PreparedPod {
   readonly options: PodOptions;
   /** Prepared for the fly stage1 (src/stage0/fly-pod.ts): launched by src/stage0/fly-launch.ts. */
   readonly fly?: boolean;
+  /** Its fly.json as this process wrote it (rkt run), so the launch need not read it back. */
+  readonly flySpec?: import('../stage1/fly.js').FlyAppSpec;
 }
 
 async function readPlanFile(flag: string, file: string): Promise<string> {
@@ -210,10 +212,10 @@ async function prepareFlyPod(plan: PodPlan, req: PodRequest, store: Store, stage
   trace('pod created');
   try {
     const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
-    const options = await fly.layOutFlyPod(store, env.globals, dir, embryo.uuid, manifest, req, stage1, env.warn);
+    const { options, spec } = await fly.layOutFlyPod(store, env.globals, dir, embryo.uuid, manifest, req, stage1, env.warn);
     trace('pod tree laid out');
     if (plan.uuidFileSave !== undefined) await pods.writeUuidFile(plan.uuidFileSave, embryo.uuid);
-    return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options, fly: true };
+    return { store, uuid: embryo.uuid, dir, lockFd: embryo.lockFd, manifest, options, fly: true, flySpec: spec };
   } catch (err) {
     closePodDir(embryo.lockFd);
     throw err;
@@ -253,7 +255,7 @@ async function launch(p: PreparedPod, o: RunOptions, env: Stage0Env): Promise<nu
     const { launchFlyPod } = await import('./fly-launch.js');
     return launchFlyPod({
       store: p.store, pod: p.dir, uuid: p.uuid, manifest: p.manifest, options: p.options, lockFd: p.lockFd,
-      ...(o.beforeExec !== undefined ? { beforeExec: o.beforeExec } : {}),
+      ...(p.flySpec !== undefined ? { spec: p.flySpec } : {}), ...(o.beforeExec !== undefined ? { beforeExec: o.beforeExec } : {}),
     });
   }
   let mds: typeof import('./mds-register.js') | undefined;

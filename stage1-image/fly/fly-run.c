@@ -2,8 +2,8 @@
  * rkt fly stage1: the "run" entrypoint (/rkt/run), a small static program of ours.
  *
  * Exec'd by stage0 (which it replaces: appc's stage0 execs stage1's run) with cwd = the pod directory, the
- * app's environment as its own and the pod lock on an inherited descriptor. With --pod (stage0's hand-off) it
- * is the pod's supervisor, in rkt run's own process: it forks the app's process, records its pid (`pid`),
+ * app's environment as its own and the pod lock on an inherited descriptor. It is the pod's supervisor, in rkt
+ * run's own process: it forks the app's process, records its pid (`pid`),
  * `started` once the app is exec'd, the app's exit status (`status/<app>`) and `exited`, runs the post-stop
  * handlers, and exits with the app's status (SIGTERM, SIGINT and SIGHUP are passed on to the app as SIGTERM,
  * as rkt run does). The app's process gives itself a private mount namespace, mounts the app's root (an
@@ -18,15 +18,13 @@
  *       [--pre-start N ARG...]... [--post-stop N ARG...]...
  *       --uid N --gid N [--groups N,N...] [--workdir DIR] [--no-new-privileges] [--oom-score-adj N]
  *       [--notify-socket PATH] [--read-only-root] -- EXEC [ARGS...]
- *   run [--status-fd N] <the same from --root on>      the app's process alone, no supervisor
- *   run --root DIR <mounts> --workdir DIR --post-stop N ARG... --handlers-only
  *
  * Mount targets (DST, /dev, /proc, /sys) are resolved inside the app's root (openat2 RESOLVE_IN_ROOT), so a
  * symlink in an image can never make a mount land outside it. A failure before the app's exec is one line
  * on the status descriptor (close-on-exec: the supervisor sees end of file without a byte when the exec
  * succeeded), which the supervisor reports as `rkt: pod UUID failed before its app started: REASON`, exit
- * status 254. --handlers-only (after the app ended): the same mounts, then each --post-stop handler, and exit
- * 0 (a failing handler is reported on stderr). --notify-socket (rkt run in a Type=notify unit,
+ * status 254. The post-stop handlers run after the app in another child: the same mounts, then each handler (a
+ * failing one is reported on stderr). --notify-socket (rkt run in a Type=notify unit,
  * NOTIFY_SOCKET): READY=1 is sent from the app's process just before its exec, so systemd (NotifyAccess=all)
  * attributes it to the unit while the sender lives.
  */
@@ -108,8 +106,7 @@ static void parse(int argc, char **argv) {
   for (; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) { i++; break; }
-    if (strcmp(a, "--status-fd") == 0) { NEED(1); status_fd = (int)number(a, argv[++i]); fcntl(status_fd, F_SETFD, FD_CLOEXEC); }
-    else if (strcmp(a, "--root") == 0) { NEED(1); root = argv[++i]; }
+    if (strcmp(a, "--root") == 0) { NEED(1); root = argv[++i]; }
     else if (strcmp(a, "--overlay") == 0) { NEED(1); overlay = argv[++i]; }
     else if (strcmp(a, "--bind") == 0 || strcmp(a, "--bind-ro") == 0) {
       NEED(2);
@@ -128,7 +125,7 @@ static void parse(int argc, char **argv) {
       if (h->argv == NULL) fail("run: out of memory");
       for (long k = 0; k < n; k++) h->argv[k] = argv[i + 2 + k];
       i += 1 + n;
-    } else if (strcmp(a, "--handlers-only") == 0) handlers_only = 1;
+    }
     else if (strcmp(a, "--uid") == 0) { NEED(1); uid = number(a, argv[++i]); }
     else if (strcmp(a, "--gid") == 0) { NEED(1); gid = number(a, argv[++i]); }
     else if (strcmp(a, "--groups") == 0) {
@@ -151,12 +148,10 @@ static void parse(int argc, char **argv) {
     else fail("run: unknown option \"%s\"", a);
   }
   if (root == NULL) fail("run: no --root");
-  if (pod_uuid != NULL && (app_name == NULL || strchr(app_name, '/') != NULL || lock_fd < 0)) fail("run: --pod needs --app NAME and --lock-fd N");
-  if (!handlers_only) {
-    if (i >= argc) fail("run: no app to exec after --");
-    if (uid < 0 || gid < 0) fail("run: --uid and --gid are required");
-    app_argv = &argv[i];
-  }
+  if (pod_uuid == NULL || app_name == NULL || strchr(app_name, '/') != NULL || lock_fd < 0) fail("run: --pod UUID, --app NAME and --lock-fd N are required");
+  if (i >= argc) fail("run: no app to exec after --");
+  if (uid < 0 || gid < 0) fail("run: --uid and --gid are required");
+  app_argv = &argv[i];
 }
 
 /* Open PATH (as the app sees it) inside the app's root: symlinks resolve there, never above it. */
@@ -215,7 +210,7 @@ static int notify_connect(const char *p) {
   return fd;
 }
 
-/* The app's process (or, with --handlers-only, the post-stop handlers'): mounts, handlers, identity, exec. */
+/* The app's process (or, with handlers_only, the post-stop handlers' after it): mounts, handlers, identity, exec. */
 static int pod_main(void) {
   if (unshare(CLONE_NEWNS) != 0) fail("cannot make a mount namespace: %s", strerror(errno));
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make the mounts private: %s", strerror(errno));
@@ -411,6 +406,5 @@ static int supervise(void) {
 
 int main(int argc, char **argv) {
   parse(argc, argv);
-  if (pod_uuid != NULL && !handlers_only) return supervise();
-  return pod_main();
+  return supervise();
 }
