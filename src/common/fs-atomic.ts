@@ -1,14 +1,24 @@
-import { promises as fs, constants as fsc } from 'node:fs';
+/**
+ * Atomic writes of small files. Synchronous inside, behind promises for the callers: these are a few small
+ * files per command, and a thread-pool round trip per call costs more than the call itself (measured
+ * 2026-12-02: 100 lstats cost 8.5 ms through fs.promises, 1.4 ms synchronously, in a fresh `node`).
+ */
+import { closeSync, constants as fsc, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomHex } from './random.js';
 
 /** Flush a directory's entries (after a rename or create in it) to disk. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  fsyncDirSync(dir);
+}
+
+/** `fsyncDir`, synchronously. */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
-    await fh.sync();
+    fsyncSync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -25,23 +35,29 @@ export function tempNameFor(file: string): string {
  * (for bookkeeping such as an image's last-use time).
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, durable = true): Promise<void> {
+  writeFileAtomicSync(file, data, mode, durable);
+}
+
+/** `writeFileAtomic`, synchronously. */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644, durable = true): void {
   const tmp = tempNameFor(file);
-  const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   try {
-    await fh.writeFile(data);
-    await fh.chmod(mode);
-    if (durable) await fh.sync();
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    fchmodSync(fd, mode);
+    if (durable) fsyncSync(fd);
   } catch (err) {
-    await fh.close();
-    await fs.rm(tmp, { force: true });
+    closeSync(fd);
+    rmSync(tmp, { force: true });
     throw err;
   }
-  await fh.close();
+  closeSync(fd);
   try {
-    await fs.rename(tmp, file);
+    renameSync(tmp, file);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
     throw err;
   }
-  if (durable) await fsyncDir(path.dirname(file));
+  if (durable) fsyncDirSync(path.dirname(file));
 }

@@ -5,8 +5,25 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
-/** `n` bytes from /dev/urandom. */
+/** Bytes read ahead from /dev/urandom, handed out in order (a command names a handful of files). */
+let pool: Buffer = Buffer.alloc(0);
+let poolOff = 0;
+const POOL_SIZE = 256;
+
+/** `n` bytes from /dev/urandom (never the same bytes twice: each call takes the next unread ones). */
 export function randomBytes(n: number): Buffer {
+  if (n > POOL_SIZE) return readUrandom(n);
+  if (poolOff + n > pool.length) {
+    pool = readUrandom(POOL_SIZE);
+    poolOff = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolOff, poolOff + n));
+  pool.fill(0, poolOff, poolOff + n);
+  poolOff += n;
+  return out;
+}
+
+function readUrandom(n: number): Buffer {
   const buf = Buffer.alloc(n);
   const fd = openSync('/dev/urandom', 'r');
   try {

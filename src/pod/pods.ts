@@ -4,10 +4,10 @@
  * state, takes the lock, renames and fsyncs both parent directories, so a crash leaves the pod in the old
  * state or the new one, never in between.
  */
-import { fstatSync, lstatSync, promises as fs, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
+import { chmodSync, fstatSync, lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { RktError, describe, isErrno } from '../common/errors.js';
-import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
+import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from '../common/fs-atomic.js';
 import {
   CREATED_FILE,
   EXITED_FILE,
@@ -76,7 +76,7 @@ function readLine(file: string): string | undefined {
  * (see README.md, "Files").
  */
 export async function writeTimestamp(dir: string, name: TimestampName, date: Date): Promise<void> {
-  await writeFileAtomic(path.join(dir, name), `${date.toISOString()}\n`, 0o644, false);
+  writeFileAtomicSync(path.join(dir, name), `${date.toISOString()}\n`, 0o644, false);
 }
 
 /** Timestamp `name` of the pod in `dir`, or undefined if not (yet) written. A malformed one is an EPODCORRUPT error. */
@@ -104,7 +104,7 @@ function readTimestampSync(dir: string, name: TimestampName): Date | undefined {
 export async function readPodJson(file: string, optional: boolean): Promise<unknown> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     if (optional && isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
@@ -409,24 +409,24 @@ export async function writeUuidFile(file: string, uuid: string): Promise<void> {
 // Creating and moving pods
 
 /** Create directory `dir` with DIR_MODE (whatever the umask) unless it exists; fsync its parent if created. */
-async function ensureDir(dir: string): Promise<void> {
+function ensureDir(dir: string): void {
   try {
-    await fs.mkdir(dir, DIR_MODE);
+    mkdirSync(dir, DIR_MODE);
   } catch (err) {
     if (!isErrno(err, 'EEXIST')) throw err;
-    if (!(await fs.stat(dir)).isDirectory()) throw new RktError('EPODDIR', `${dir} exists and is not a directory`);
+    if (!statSync(dir).isDirectory()) throw new RktError('EPODDIR', `${dir} exists and is not a directory`);
     return;
   }
-  await fs.chmod(dir, DIR_MODE);
-  await fsyncDir(path.dirname(dir));
+  chmodSync(dir, DIR_MODE);
+  fsyncDirSync(path.dirname(dir));
 }
 
 /** Create `<dataDir>/pods/<dirState>/` (and `pods/`, and the data directory) as needed. */
-async function ensureStateDir(dataDir: string, dirState: PodDirState): Promise<void> {
+function ensureStateDir(dataDir: string, dirState: PodDirState): void {
   try {
-    await fs.mkdir(dataDir, { recursive: true, mode: DIR_MODE });
-    await ensureDir(podsDir(dataDir));
-    await ensureDir(podStateDir(dataDir, dirState));
+    mkdirSync(dataDir, { recursive: true, mode: DIR_MODE });
+    ensureDir(podsDir(dataDir));
+    ensureDir(podStateDir(dataDir, dirState));
   } catch (err) {
     if (err instanceof RktError) throw err;
     throw new RktError('EPODDIR', `cannot create ${podStateDir(dataDir, dirState)}: ${describe(err)}`, { cause: err });
@@ -439,30 +439,30 @@ async function ensureStateDir(dataDir: string, dirState: PodDirState): Promise<v
  * `toPrepared`/`toRun` — the lock follows the directory through renames — and close it (or hand it to stage1).
  */
 export async function createEmbryo(dataDir: string): Promise<{ uuid: string; dir: string; lockFd: number }> {
-  await ensureStateDir(dataDir, 'embryo');
+  ensureStateDir(dataDir, 'embryo');
   for (let attempt = 0; ; attempt++) {
     const uuid = newPodUuid();
     const dir = podDir(dataDir, 'embryo', uuid);
     try {
-      await fs.mkdir(dir, DIR_MODE);
+      mkdirSync(dir, DIR_MODE);
     } catch (err) {
       if (isErrno(err, 'EEXIST') && attempt < 3) continue; // a UUID collision: astronomically unlikely
       throw new RktError('EPODDIR', `cannot create pod directory ${dir}: ${describe(err)}`, { cause: err });
     }
     let lockFd: number | undefined;
     try {
-      await fs.chmod(dir, DIR_MODE);
+      chmodSync(dir, DIR_MODE);
       lockFd = openPodDir(dir);
       if (!(await tryLockFd(lockFd))) {
         throw new RktError('EPODLOCKED', `failed to lock pod ${uuid}: already locked`, { hint: 'something else is using the new pod directory' });
       }
       // (Not fsynced, as the timestamps: the directory's name says the UUID too.)
-      await writeFileAtomic(path.join(dir, UUID_FILE), `${uuid}\n`, 0o644, false);
-      await writeTimestamp(dir, CREATED_FILE, new Date());
-      await fsyncDir(path.dirname(dir));
+      writeFileAtomicSync(path.join(dir, UUID_FILE), `${uuid}\n`, 0o644, false);
+      writeFileAtomicSync(path.join(dir, CREATED_FILE), `${new Date().toISOString()}\n`, 0o644, false);
+      fsyncDirSync(path.dirname(dir));
     } catch (err) {
       if (lockFd !== undefined) closePodDir(lockFd);
-      await fs.rm(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
       if (err instanceof RktError) throw err;
       throw new RktError('EPODDIR', `cannot create pod ${uuid}: ${describe(err)}`, { cause: err });
     }
@@ -511,12 +511,12 @@ async function transition(
       throw wrongState(uuid, moved?.state ?? 'gone', wanted);
     }
 
-    await ensureStateDir(dataDir, to);
+    ensureStateDir(dataDir, to);
     const dest = podDir(dataDir, to, uuid);
     try {
-      await fs.rename(loc.dir, dest);
-      await fsyncDir(path.dirname(loc.dir));
-      await fsyncDir(path.dirname(dest));
+      renameSync(loc.dir, dest);
+      fsyncDirSync(path.dirname(loc.dir));
+      fsyncDirSync(path.dirname(dest));
     } catch (err) {
       throw new RktError('EPODMOVE', `cannot move pod ${uuid} from ${loc.dirState} to ${to}: ${describe(err)}`, { cause: err });
     }
@@ -557,7 +557,7 @@ export async function toExitedGarbage(dataDir: string, uuid: string): Promise<st
   const loc = await locate(dataDir, uuid);
   if (loc === undefined) throw new RktError('ENOPOD', `no pod "${uuid}"`, { hint: 'see "rkt list"' });
   if (loc.state !== 'exited') throw wrongState(uuid, loc.state, wanted);
-  await ensureStateDir(dataDir, 'exited-garbage');
+  ensureStateDir(dataDir, 'exited-garbage');
   const dest = podDir(dataDir, 'exited-garbage', uuid);
   try {
     await fs.rename(loc.dir, dest);

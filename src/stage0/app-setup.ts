@@ -1,9 +1,10 @@
 /**
  * Per-app facts stage0 works out before writing units: the ACE environment, numeric user and group, and
  * whether the exec exists in the image. File lookups happen inside the app's rootfs with symlinks resolved
- * against that root, never the host's.
+ * against that root, never the host's. The file system calls are synchronous: a few small lookups per app,
+ * where a thread-pool round trip would cost more than the call (src/common/fs-atomic.ts).
  */
-import { promises as fs } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isErrno, RktError, UsageError } from '../common/errors.js';
 import type { RootLookup } from '../store/oci-lowers.js';
@@ -79,13 +80,13 @@ async function walkInRoot(root: string | RootLookup, p: string, depth = 0): Prom
     const host = typeof root === 'string' ? path.join(root, ...found, part) : await root([...found, part].join('/'));
     let st;
     try {
-      st = host === undefined ? undefined : await fs.lstat(host);
+      st = host === undefined ? undefined : lstatSync(host);
     } catch (err) {
       if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
     }
     if (host === undefined || st === undefined) return { found, missing: parts.slice(i) };
     if (st.isSymbolicLink()) {
-      const target = await fs.readlink(host);
+      const target = readlinkSync(host);
       const rest = parts.slice(i + 1).join('/');
       return walkInRoot(root, target.startsWith('/') ? `${target}/${rest}` : `/${[...found, target, rest].join('/')}`, depth + 1);
     }
@@ -138,12 +139,12 @@ export async function resolveId(kind: 'user' | 'group', spec: string, rootfs: st
   if (spec.startsWith('/')) {
     const host = await resolveInRoot(rootfs, spec);
     if (host === undefined) throw new RktError('EAPP', `app ${app}: ${kind} "${spec}": no such file in the image`);
-    const st = await fs.stat(host);
+    const st = statSync(host);
     return kind === 'user' ? st.uid : st.gid;
   }
   const file = kind === 'user' ? '/etc/passwd' : '/etc/group';
   const host = await resolveInRoot(rootfs, file);
-  const text = host === undefined ? '' : await fs.readFile(host, 'utf8');
+  const text = host === undefined ? '' : readFileSync(host, 'utf8');
   const found = parseIdFile(text).find((e) => e.name === spec);
   if (found === undefined) throw new RktError('EAPP', `app ${app}: ${kind} "${spec}" not found in the image's ${file}`);
   return found.id;
@@ -154,6 +155,6 @@ export async function checkExec(rootfs: string | RootLookup, exec: string, image
   if (!exec.startsWith('/')) throw new RktError('EAPP', `exec ${exec}: not an absolute path (image ${imageName})`);
   const host = await resolveInRoot(rootfs, exec);
   if (host === undefined) throw new RktError('EAPP', `exec ${exec}: no such file in image ${imageName}`);
-  const st = await fs.stat(host);
+  const st = statSync(host);
   if (!st.isFile() || (st.mode & 0o111) === 0) throw new RktError('EAPP', `exec ${exec}: not an executable file in image ${imageName}`);
 }

@@ -4,10 +4,10 @@
  * upper dir with the units, the apps' overlay dirs and ACE files, empty volumes, the status dir, options.json
  * and the manifest. `applyLayout` performs them in order; it is the only code here that writes.
  */
-import { chmodSync, chownSync, copyFileSync, mkdirSync, promises as fs, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, isErrno, RktError } from '../common/errors.js';
-import { writeFileAtomic } from '../common/fs-atomic.js';
+import { writeFileAtomicSync } from '../common/fs-atomic.js';
 import { serializePodManifest, type PodManifest } from '../image/pod-manifest.js';
 import * as layout from '../pod/layout.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
@@ -83,7 +83,7 @@ export interface LayoutInput {
 /** A directory made like `like` (its mode and owner), or plain 0755. */
 async function mkdirLike(dir: string, like?: string): Promise<LayoutStep> {
   if (like === undefined) return { op: 'mkdir', path: dir };
-  const st = await fs.stat(like);
+  const st = statSync(like);
   return { op: 'mkdir', path: dir, mode: st.mode & 0o7777, owner: { uid: st.uid, gid: st.gid } };
 }
 
@@ -91,7 +91,7 @@ async function mkdirLike(dir: string, like?: string): Promise<LayoutStep> {
 async function aceFiles(imageRoot: string | RootLookup, upper: string, hostname: string, net: 'host' | 'none' | 'pod', given: { resolvConf?: string | null; hosts?: string } = {}): Promise<LayoutStep[]> {
   const etcLower = await resolveInRoot(imageRoot, '/etc');
   const etcDirect = typeof imageRoot === 'string' ? path.join(imageRoot, 'etc') : await imageRoot('etc');
-  const lowerEtcIsDir = etcLower !== undefined && (await fs.lstat(etcLower)).isDirectory() && etcLower === etcDirect;
+  const lowerEtcIsDir = etcLower !== undefined && lstatSync(etcLower).isDirectory() && etcLower === etcDirect;
   const etc = path.join(upper, 'etc');
   const missing = async (p: string) => (await resolveInRoot(imageRoot, p)) === undefined;
   const steps: LayoutStep[] = [await mkdirLike(etc, lowerEtcIsDir ? etcLower : undefined)];
@@ -111,11 +111,16 @@ async function aceFiles(imageRoot: string | RootLookup, upper: string, hostname:
  * numbers: give every uid and gid the apps use an entry there (in the pod's copy), as rkt's stage1 did.
  */
 async function identities(stage1Image: string, s1Root: string, apps: readonly AppUnitSpec[]): Promise<LayoutStep[]> {
-  const read = (f: string) => fs.readFile(path.join(stage1Image, 'etc', f), 'utf8').catch((err: unknown) => {
-    if (isErrno(err, 'ENOENT')) return '';
-    throw err;
-  });
-  const [passwd, group] = await Promise.all([read('passwd'), read('group')]);
+  const read = (f: string) => {
+    try {
+      return readFileSync(path.join(stage1Image, 'etc', f), 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return '';
+      throw err;
+    }
+  };
+  const passwd = read('passwd');
+  const group = read('group');
   const have = (text: string) => new Set(text.split('\n').map((l) => Number(l.split(':')[2])).filter(Number.isInteger));
   const uids = have(passwd);
   const gids = have(group);
@@ -139,7 +144,7 @@ async function identities(stage1Image: string, s1Root: string, apps: readonly Ap
 /** A host volume's source must be an existing file or directory. */
 async function checkHostSource(name: string, source: string): Promise<boolean> {
   try {
-    const st = await fs.stat(source);
+    const st = statSync(source);
     if (st.isDirectory()) return false;
     if (st.isFile()) return true;
     throw new Error('not a file or directory');
@@ -193,7 +198,7 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       upper = layout.overlayUpperDir(pod, a.name);
       const rootDir = typeof imageRoot === 'string' ? imageRoot : await imageRoot('');
       if (rootDir === undefined) throw new RktError('EAPP', `image ${imageName} has no layers: app ${a.name} has no root`);
-      const rootSt = await fs.stat(rootDir);
+      const rootSt = statSync(rootDir);
       steps.push({ op: 'mkdir', path: mountTarget }, { op: 'mkdir', path: upper, mode: rootSt.mode & 0o7777 }, { op: 'mkdir', path: layout.overlayWorkDir(pod, a.name) });
     }
     steps.push(...await aceFiles(imageRoot, upper, i.hostname, i.net, {
@@ -204,7 +209,7 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
       if (i.implicitVolumes?.has(m.volume) !== true) continue;
       const mp = app.mountPoints.find((p) => p.path === m.path) ?? { name: m.volume, path: m.path };
       const at = layered === undefined ? undefined : await resolveInRoot(imageRoot, m.path);
-      const seed = layered !== undefined && at !== undefined && (await fs.stat(at)).isDirectory();
+      const seed = layered !== undefined && at !== undefined && statSync(at).isDirectory();
       if (seed) steps.push({ op: 'seedVolume', from: { layers: layered.stack, scratch: layered.scratch }, path: m.path, to: path.join(pod, 'volumes', m.volume), shift });
       volumeNotes.push(implicitVolumeWarning(a.name, mp, m.volume, seed));
     }
@@ -291,7 +296,7 @@ export async function applyLayout(steps: readonly LayoutStep[], durable = true):
         writeFileSync(s.path, s.content, { mode: s.mode, ...(s.append === true ? { flag: 'a' } : {}) });
         break;
       case 'writeAtomic':
-        await writeFileAtomic(s.path, s.content, s.mode, durable);
+        writeFileAtomicSync(s.path, s.content, s.mode, durable);
         break;
       case 'seedVolume':
         await copyImageDir(s.from, s.path, s.to, s.shift);

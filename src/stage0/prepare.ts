@@ -2,7 +2,7 @@
  * Turning `rkt run`/`rkt prepare` arguments into a prepared pod: images fetched, the pod manifest resolved
  * and written, the stage1 tree laid out with one systemd unit per app. Nothing runs yet.
  */
-import { promises as fs } from 'node:fs';
+import { accessSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isErrno, RktError } from '../common/errors.js';
 import { fromStore } from '../fetch/source.js';
@@ -151,7 +151,7 @@ export function resolveMounts(appName: string, image: ImageManifest, app: App, m
 }
 
 async function readManifestOf(store: Store, rec: ImageRecord): Promise<ImageManifest> {
-  return parseImageManifest(await fs.readFile(path.join(store.layout.tree(rec.id), 'manifest')));
+  return parseImageManifest(readFileSync(path.join(store.layout.tree(rec.id), 'manifest')));
 }
 
 /** Fetch the images and build the pod manifest (fully resolved: images by ID, every mount point satisfied). */
@@ -238,14 +238,14 @@ export function mountKey(app: string, mountPath: string): string {
 
 /** The capabilities in this process's bounding set (/proc/self/status `CapBnd:`). */
 async function ownCapabilities(): Promise<ReadonlySet<string>> {
-  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(await fs.readFile('/proc/self/status', 'utf8'));
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
   return capabilitiesOfMask(m?.[1] ?? '0');
 }
 
 /** Whether the host mounts the unified cgroup hierarchy (v2) alone at /sys/fs/cgroup. */
 async function unifiedCgroups(): Promise<boolean> {
   try {
-    await fs.access('/sys/fs/cgroup/cgroup.controllers');
+    accessSync('/sys/fs/cgroup/cgroup.controllers');
     return true;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return false;
@@ -291,10 +291,13 @@ export async function pickIdShift(podsRoot: string, random: () => number = Math.
 }
 
 export async function overlaySupported(filesystems?: string): Promise<boolean> {
-  const text = filesystems ?? (await fs.readFile('/proc/filesystems', 'utf8').catch((err: unknown) => {
-    if (isErrno(err, 'ENOENT')) return '';
-    throw err;
-  }));
+  let text = filesystems;
+  try {
+    text ??= readFileSync('/proc/filesystems', 'utf8');
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    text = '';
+  }
   return /\toverlay$/m.test(text);
 }
 

@@ -2,7 +2,7 @@
  * Finding the stage1 image and reading its contract. Stage0 never hard-codes entrypoint paths: it reads them
  * from the stage1 manifest's annotations and gates newer arguments on its interface version.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { accessSync, existsSync, promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, isErrno, RktError } from '../common/errors.js';
@@ -87,7 +87,7 @@ async function configuredStage1(globals: GlobalOptions): Promise<string | undefi
     const d = path.join(dir, 'stage1.d');
     let names: string[] = [];
     try {
-      names = (await fs.readdir(d)).filter((n) => n.endsWith('.json')).sort();
+      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
     } catch (err) {
       if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
     }
@@ -95,7 +95,7 @@ async function configuredStage1(globals: GlobalOptions): Promise<string | undefi
       const file = path.join(d, n);
       let v: { rktKind?: unknown; location?: unknown };
       try {
-        v = JSON.parse(await fs.readFile(file, 'utf8')) as typeof v;
+        v = JSON.parse(readFileSync(file, 'utf8')) as typeof v;
       } catch (err) {
         throw new RktError('ECONFIG', `bad stage1 config ${file}: ${describe(err)}`, { cause: err });
       }
@@ -113,7 +113,7 @@ async function configuredStage1(globals: GlobalOptions): Promise<string | undefi
 async function importStage1File(store: Store, globals: GlobalOptions, file: string): Promise<ImageRecord> {
   const { readRemote, writeRemote } = await import('../store/records.js');
   const abs = path.resolve(file);
-  const st = await fs.stat(abs);
+  const st = statSync(abs);
   const key = `file://${abs}`;
   const stamp = `${st.size}-${st.mtimeMs}-${st.ino}`;
   const cached = await readRemote(store.layout, key);
@@ -211,7 +211,7 @@ async function resolveStage1Once(store: Store, globals: GlobalOptions, choice: S
     const file = choice.path ?? (choice.fromDir !== undefined ? await fromDirFile(choice.fromDir) : (await configuredStage1(globals)) ?? defaultStage1Path());
     what = file;
     try {
-      await fs.access(file);
+      accessSync(file);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
       throw new RktError('ESTAGE1', `stage1 image ${file} not found`, {
@@ -220,6 +220,6 @@ async function resolveStage1Once(store: Store, globals: GlobalOptions, choice: S
     }
     record = await importStage1File(store, local, file);
   }
-  const manifest = parseImageManifest(await fs.readFile(path.join(store.layout.tree(record.id), 'manifest')));
+  const manifest = parseImageManifest(readFileSync(path.join(store.layout.tree(record.id), 'manifest')));
   return { record, manifest, ...stage1Contract(manifest, what) };
 }

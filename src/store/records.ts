@@ -1,4 +1,4 @@
-import { promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { byCodeUnits } from '../common/compare.js';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
@@ -115,7 +115,7 @@ export async function writeRecord(layout: StoreLayout, record: ImageRecord): Pro
   const used = new Date(record.lastUsed);
   if (!Number.isFinite(used.getTime())) return;
   try {
-    await fs.utimes(file, used, used);
+    utimesSync(file, used, used);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return; // the image was removed as soon as it was written
     throw new RktError('ESTORE', `cannot set the last-use time of ${file}: ${describe(err)}`, { cause: err });
@@ -131,9 +131,9 @@ export async function writeRecord(layout: StoreLayout, record: ImageRecord): Pro
 export async function touchRecord(layout: StoreLayout, record: ImageRecord): Promise<boolean> {
   const file = layout.record(record.id);
   try {
-    for (const p of [layout.blob(record.id), layout.tree(record.id)]) await fs.access(p);
+    for (const p of [layout.blob(record.id), layout.tree(record.id)]) accessSync(p);
     const now = new Date();
-    await fs.utimes(file, now, now);
+    utimesSync(file, now, now);
     return true;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return false;
