@@ -370,6 +370,19 @@ lockTest(title('a pod directory with a malformed timestamp, pid or status is EPO
   }
 });
 
+lockTest(title('a pod file that cannot be read is EPODREAD naming it; a pod whose file is missing lists without it'), async (t) => {
+  const data = await dataDir(t);
+  const dir = await podByHand(data, 'prepared', '11111111-1111-4111-8111-111111111111');
+  await fs.writeFile(path.join(dir, 'created'), '2026-12-02T11:00:00Z\n');
+  const [info] = await listPods(data);
+  t.is(info?.created?.toISOString(), '2026-12-02T11:00:00.000Z');
+  t.is(info?.started, undefined, 'no started file: not started');
+  await fs.mkdir(path.join(dir, 'started'));
+  const err = await t.throwsAsync(listPods(data), { instanceOf: RktError });
+  t.is(err?.code, 'EPODREAD');
+  t.is(err?.message, `cannot read ${path.join(dir, 'started')}: EISDIR: illegal operation on a directory, read`);
+});
+
 // UUIDs that share prefixes: a and b share "3f2a", c is alone under "9".
 const UA = '3f2a0000-0000-4000-8000-00000000000a';
 const UB = '3f2a1111-0000-4000-8000-00000000000b';
