@@ -76,6 +76,10 @@ function readLine(file: string): string | undefined {
  * (see README.md, "Files").
  */
 export async function writeTimestamp(dir: string, name: TimestampName, date: Date): Promise<void> {
+  writeTimestampSync(dir, name, date);
+}
+
+function writeTimestampSync(dir: string, name: TimestampName, date: Date): void {
   writeFileAtomicSync(path.join(dir, name), `${date.toISOString()}\n`, 0o644, false);
 }
 
@@ -458,7 +462,7 @@ export async function createEmbryo(dataDir: string): Promise<{ uuid: string; dir
       }
       // (Not fsynced, as the timestamps: the directory's name says the UUID too.)
       writeFileAtomicSync(path.join(dir, UUID_FILE), `${uuid}\n`, 0o644, false);
-      writeFileAtomicSync(path.join(dir, CREATED_FILE), `${new Date().toISOString()}\n`, 0o644, false);
+      writeTimestampSync(dir, CREATED_FILE, new Date());
       fsyncDirSync(path.dirname(dir));
     } catch (err) {
       if (lockFd !== undefined) closePodDir(lockFd);
