@@ -3,10 +3,10 @@
  * first use, not at start-up: bundled, its import costs 37–62 ms, about half of `node -e 0` on these machines
  * (Documentation/hacking.md, "Dependencies"), and most commands run no program at all.
  *
- * Where plain `child_process.spawn` stays, and why: src/stage0/run.ts (launches the pod with the lock's fd and
- * a status pipe as fds 3 and 4, on the hot path), src/pod/lock.ts (flock(1) on a passed fd, on the hot path of
- * every command that takes a pod lock), src/store/extract.ts (GNU tar fed from the checking stream, on the path
- * of every image import).
+ * Where plain `child_process.spawn` stays, it is where execa's load would be paid on a path that matters, or where
+ * the child needs a descriptor execa does not pass: src/store/extract.ts (GNU tar fed from the checking stream,
+ * on every image import), src/store/oci.ts (flock(1) on the store's OCI lock, passed as fd 3), among others.
+ * The pod's launcher is started by rkt's addon (posix_spawn), not by either.
  */
 import type { Readable, Writable } from 'node:stream';
 

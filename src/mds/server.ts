@@ -280,7 +280,7 @@ export async function startMetadataService(o: ServiceOptions): Promise<RunningSe
     if (sweeping) return;
     sweeping = true;
     void (async () => {
-      // One listing per data directory (it reads /proc/locks once), not one lookup per pod.
+      // One listing per data directory, not one lookup per pod.
       const byDir = new Map<string, RegisteredPod[]>();
       for (const p of registry.all()) byDir.set(p.reg.dataDir, [...(byDir.get(p.reg.dataDir) ?? []), p]);
       for (const [dataDir, registered] of byDir) {

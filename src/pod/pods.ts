@@ -24,7 +24,7 @@ import {
   type PodState,
   type TimestampName,
 } from './layout.js';
-import { closePodDir, holdsLock, isLockedStat, locksSnapshot, openPodDir, tryLockFd, type LocksSnapshot } from './lock.js';
+import { closePodDir, holdsLock, isLocked, openPodDir, tryLockFd } from './lock.js';
 import { isPodUuid, newPodUuid } from './uuid.js';
 
 /** What `rkt list` and `rkt status` show of a pod, read at one moment. */
@@ -235,7 +235,7 @@ async function stateIn(dataDir: string, dirState: PodDirState, uuid: string, loc
   if (st === undefined) return undefined;
   let locked: boolean;
   try {
-    locked = lockedByUs || await isLockedStat(dir, st);
+    locked = lockedByUs || isLocked(dir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot check the lock of pod ${uuid}: ${describe(err)}`, { cause: err });
@@ -306,21 +306,18 @@ export async function listPods(dataDir: string, details: readonly PodDetail[] = 
       seen.set(uuid, dirState);
     }
   }
-  // Every pod is stat'ed, /proc/locks read once, then each pod's files read and the pod stat'ed again: each
-  // lock seen was tested between two stats of its pod, as stateIn requires, at one read of /proc/locks
-  // instead of one per pod, and the files read between the same two stats are those of the pod in that state.
-  // A pod that moved or vanished in between is followed the usual way (infoFrom). Synchronous reads, in one
-  // pass: for a thousand pods, promises per file cost more than the reads (see readLine).
+  // Every pod is stat'ed, then its lock tested and its files read, then it is stat'ed again: the lock and the
+  // files are those of the pod in the state it was seen in before and after (as in stateIn). A pod that moved or
+  // vanished in between is followed the usual way (infoFrom). Synchronous reads, in one pass: for a thousand
+  // pods, promises per file cost more than the reads (see readLine).
   // podDir, with the state directories' paths normalized once (the names are checked uuids: nothing to normalize).
   const stateDirs = new Map(POD_DIRS.map((d) => [d, podStateDir(dataDir, d)]));
   const entries = [...seen].map(([uuid, dirState]) => ({ uuid, dirState, dir: `${stateDirs.get(dirState) ?? ''}/${uuid}` }));
-  const first = entries.map((e) => idOfDir(e.dir));
-  const snapshot = await locksSnapshot();
   const want = new Set(details);
   const out: PodInfo[] = [];
-  for (const [i, e] of entries.entries()) {
-    const st = first[i];
-    const fast = st === undefined ? undefined : await readListed(e.uuid, e.dirState, e.dir, st, snapshot, want);
+  for (const e of entries) {
+    const st = idOfDir(e.dir);
+    const fast = st === undefined ? undefined : readListed(e.uuid, e.dirState, e.dir, st, want);
     const info = fast ?? (await infoFrom(dataDir, e.uuid, e.dirState));
     if (info !== undefined) out.push(info);
   }
@@ -328,15 +325,13 @@ export async function listPods(dataDir: string, details: readonly PodDetail[] = 
 }
 
 /**
- * A pod stat'ed (`st`) before `snapshot` was taken: its state and the `want`ed files, or undefined if it has
- * moved or gone since (the caller follows it).
+ * A pod just stat'ed (`st`): its state and the `want`ed files, or undefined if it has moved or gone since (the
+ * caller follows it).
  */
-async function readListed(
-  uuid: string, dirState: PodDirState, dir: string, st: DirId, snapshot: LocksSnapshot, want: ReadonlySet<PodDetail>,
-): Promise<PodInfo | undefined> {
+function readListed(uuid: string, dirState: PodDirState, dir: string, st: DirId, want: ReadonlySet<PodDetail>): PodInfo | undefined {
   let locked: boolean;
   try {
-    locked = await isLockedStat(dir, st, snapshot);
+    locked = isLocked(dir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot check the lock of pod ${uuid}: ${describe(err)}`, { cause: err });
@@ -490,8 +485,7 @@ async function transition(
   to: PodDirState,
   lockFd: number | undefined,
 ): Promise<string> {
-  // Holding the pod's lock already (run, prepare), we know it is locked: no need to read /proc/locks, whose
-  // first read in a process can take tens of milliseconds (the kernel waits for an RCU grace period).
+  // Holding the pod's lock already (run, prepare), we know it is locked: no need to test it.
   const loc = await locate(dataDir, uuid, 0, lockFd !== undefined && holdsLock(lockFd));
   if (loc === undefined) throw new RktError('ENOPOD', `no pod "${uuid}"`, { hint: 'see "rkt list"' });
   if (!wanted.includes(loc.state)) throw wrongState(uuid, loc.state, wanted);
@@ -553,8 +547,7 @@ export async function toRun(dataDir: string, uuid: string, lockFd: number): Prom
  * run, exited (not locked) → exited-garbage, for `rkt gc` and `rkt rm`. A running pod is refused (EPODSTATE), as
  * is one another rkt moved meanwhile. Unlike the other transitions it takes no lock, because none is needed: a
  * pod is locked from before it enters run/ (the lock it was run with) and never again once every holder has
- * closed it, so a pod seen unlocked in run/ stays exited. Taking the lock anyway cost a flock(1) process per pod
- * of every `rkt gc`.
+ * closed it, so a pod seen unlocked in run/ stays exited.
  */
 export async function toExitedGarbage(dataDir: string, uuid: string): Promise<string> {
   const wanted = ['exited'] as const;

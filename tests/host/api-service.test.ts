@@ -102,7 +102,7 @@ suite.test('rkt-api.socket starts rkt-api.service (as shipped, sandbox and all) 
   const { images } = await call(15441, 'ListImages', { filters: [{ base_names: ['busybox'] }] });
   t.deepEqual((images as { name: string }[]).map((i) => i.name), ['example.com/busybox'], 'it reads the store from inside its sandbox');
   const { pods } = await call(15441, 'ListPods', {});
-  t.true((pods as unknown[]).length > 0, 'and the pods (locks tested through /proc/locks and flock)');
+  t.true((pods as unknown[]).length > 0, 'and the pods (locks tested by a shared flock, from inside its sandbox)');
   t.regex((await sh('journalctl -u rkt-api.service --no-pager -o cat')).stdout, /listening on 127\.0\.0\.1:15441 \(sockets passed by systemd\)/);
   t.notRegex((await sh('journalctl -u rkt-api.service --no-pager -o cat')).stdout, /warning/);
   t.is((await sh('systemctl stop rkt-api.service rkt-api.socket')).exitCode, 0);

@@ -98,14 +98,14 @@ lockTest(title('createEmbryo makes pods/embryo/<uuid> (0750) with its uuid and c
   t.is((await fs.stat(e.dir)).mode & 0o7777, 0o750);
   for (const d of ['pods', 'pods/embryo']) t.is((await fs.stat(path.join(data, d))).mode & 0o7777, 0o750, d);
   t.is(await fs.readFile(path.join(e.dir, 'uuid'), 'utf8'), `${e.uuid}\n`);
-  t.true(await isLocked(e.dir));
+  t.true(isLocked(e.dir));
   const [info] = await listPods(data);
   t.is(info?.uuid, e.uuid);
   t.is(info?.state, 'embryo');
   t.true(info?.locked);
   t.true((info?.created?.getTime() ?? 0) >= Math.floor(before / 1000) * 1000);
   e.release();
-  t.false(await isLocked(e.dir), 'closing the fd releases the lock');
+  t.false(isLocked(e.dir), 'closing the fd releases the lock');
 });
 
 lockTest(title('the prepare path: embryo → preparing → prepared → running → exited → exited-garbage'), async (t) => {
@@ -120,7 +120,7 @@ lockTest(title('the prepare path: embryo → preparing → prepared → running 
   t.is(prepared, path.join(data, 'pods', 'prepared', e.uuid));
   e.release();
   t.is(await stateOf(data, e.uuid), 'prepared');
-  t.false(await isLocked(prepared));
+  t.false(isLocked(prepared));
 
   // rkt run-prepared: opens the prepared pod, toRun takes the lock through that fd.
   const f = fds(t);
@@ -128,7 +128,7 @@ lockTest(title('the prepare path: embryo → preparing → prepared → running 
   const run = await toRun(data, e.uuid, runFd);
   t.is(run, path.join(data, 'pods', 'run', e.uuid));
   t.is(await stateOf(data, e.uuid), 'running');
-  t.true(await isLocked(run));
+  t.true(isLocked(run));
   f.release(runFd);
   t.is(await stateOf(data, e.uuid), 'exited', 'the lock went with the last fd');
 
