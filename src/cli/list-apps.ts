@@ -1,12 +1,12 @@
 /**
- * What `rkt list` reads of a pod manifest: its apps' names and images. Its own module so that the CLI frame
- * every command loads does not carry the manifest readers.
+ * What `rkt list` reads of a pod manifest: its apps' names and images, for a pod without `list.json` (prepared
+ * by an rkt before 2026-12). Its own module so that the CLI frame, and `rkt list` of pods that have one, do not
+ * load the manifest readers.
  */
 import { Field, ObjectReader, readAcIdentifier, readAcName, readImageId, readNamedList, type Reader } from '../image/names.js';
 import { parseJson, readAcKind, readAcVersion } from '../image/manifest.js';
 
-/** One app of a pod as `rkt list` shows it. */
-export interface ListedApp { readonly name: string; readonly image: string; readonly id: string }
+import type { ListedApp } from '../pod/pods.js';
 
 const readListedApp: Reader<ListedApp> = (value, at) => {
   const o = ObjectReader.of(value, at);

@@ -22,7 +22,7 @@ export function parseFields(v: string): Field[] {
 }
 
 interface Row {
-  uuid: string; state: string; created?: Date; started?: Date; apps: { name: string; image: string; id: string }[]; unit?: string; machine?: string;
+  uuid: string; state: string; created?: Date; started?: Date; apps: readonly { name: string; image: string; id: string }[]; unit?: string; machine?: string;
   /** From the pod's net-info.json (src/net); undefined for a pod without networks of its own. */
   net?: import('../net/net-info.js').NetInfo;
 }
@@ -43,22 +43,34 @@ export const command: CommandSpec = {
     const wantSystemd = fields.includes('unit') || fields.includes('machine');
     // net-info.json is read only when networks are shown: most pods have none, and a thousand misses cost.
     const wantNet = format !== 'tabbed' || fields.includes('networks');
-    const { listPods } = await import('../pod/pods.js');
-    const { POD_MANIFEST } = await import('../pod/layout.js');
-    const { listedApps } = await import('./list-apps.js');
+    const { CREATED_FILE, POD_MANIFEST } = await import('../pod/layout.js');
+    const { listPods, readPodListing, readTimestamp } = await import('../pod/pods.js');
     // (and its module loaded only then)
     const net = wantNet ? await import('../net/net-info.js') : undefined;
     const rows: Row[] = [];
-    for (const p of await listPods(ctx.globals.dir, ['created', 'started'])) {
-      let apps: Row['apps'] = [];
-      const file = `${p.dir}/${POD_MANIFEST}`;
+    for (const p of await listPods(ctx.globals.dir, ['started'])) {
+      // What never changes once the pod is prepared (its created time, its apps) is in its list.json. A pod
+      // without one (being created, or prepared by an earlier rkt) is read from its created file and manifest.
+      let listing;
       try {
-        apps = listedApps(readFileSync(file));
+        listing = readPodListing(p.dir);
       } catch (err) {
-        // A pod being created or collected has no manifest (yet, or any more): list it without apps. One whose
-        // manifest is damaged is listed without apps too, with a warning: one bad pod must not hide the others.
-        if (err instanceof RktError && err.code === 'EPODMANIFEST') ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${file}: ${err.message}\n`);
-        else if (!isErrno(err, 'ENOENT')) throw err;
+        if (!(err instanceof RktError && err.code === 'EPODCORRUPT')) throw err;
+        ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${err.message}: listing it from its pod manifest\n`);
+      }
+      const created = listing?.created ?? (await readTimestamp(p.dir, CREATED_FILE));
+      let apps: Row['apps'] = listing?.apps ?? [];
+      const file = `${p.dir}/${POD_MANIFEST}`;
+      if (listing === undefined) {
+        try {
+          const { listedApps } = await import('./list-apps.js');
+          apps = listedApps(readFileSync(file));
+        } catch (err) {
+          // A pod being created or collected has no manifest (yet, or any more): list it without apps. One whose
+          // manifest is damaged is listed without apps too, with a warning: one bad pod must not hide the others.
+          if (err instanceof RktError && err.code === 'EPODMANIFEST') ctx.io.stderr.write(`rkt: warning: pod ${p.uuid}: ${file}: ${err.message}\n`);
+          else if (!isErrno(err, 'ENOENT')) throw err;
+        }
       }
       let info: Row['net'];
       if (net !== undefined) {
@@ -74,7 +86,7 @@ export const command: CommandSpec = {
         }
       }
       rows.push({
-        uuid: p.uuid, state: p.state, apps, ...(p.created !== undefined ? { created: p.created } : {}), ...(p.started !== undefined ? { started: p.started } : {}),
+        uuid: p.uuid, state: p.state, apps, ...(created !== undefined ? { created } : {}), ...(p.started !== undefined ? { started: p.started } : {}),
         ...(info !== undefined ? { net: info } : {}),
       });
     }
@@ -92,7 +104,7 @@ export const command: CommandSpec = {
     }
     const full = args['full'] === true;
     const now = Date.now();
-    const when = (d: Date | undefined) => (d === undefined ? '-' : full ? d.toISOString() : humanAgo(d.toISOString(), now));
+    const when = (d: Date | undefined) => (d === undefined ? '-' : full ? d.toISOString() : humanAgo(d, now));
     const header: string[] = [];
     for (const f of fields) {
       if (f === 'image') header.push('IMAGE NAME', ...(full ? ['IMAGE ID'] : []));

@@ -12,14 +12,15 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 /** 1536 → "1.5KiB", as rkt printed sizes. */
 export const humanSize = (bytes: number): string => formatBytes(bytes, { compact: true });
 
-/** How long ago `iso` was, relative to `now`: "5 seconds ago", "3 hours ago". */
-export function humanAgo(iso: string, now: number = Date.now()): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  const steps: [number, string][] = [[60, 'second'], [60, 'minute'], [24, 'hour'], [30, 'day'], [12, 'month'], [Infinity, 'year']];
+const AGO_STEPS: readonly (readonly [number, string])[] = [[60, 'second'], [60, 'minute'], [24, 'hour'], [30, 'day'], [12, 'month'], [Infinity, 'year']];
+
+/** How long ago `when` (a time, or its RFC 3339 text) was, relative to `now`: "5 seconds ago", "3 hours ago". */
+export function humanAgo(when: string | Date, now: number = Date.now()): string {
+  const s = Math.max(0, Math.round((now - (typeof when === 'string' ? Date.parse(when) : when.getTime())) / 1000));
   let v = s;
-  for (const [n, unit] of steps) {
+  for (const [n, unit] of AGO_STEPS) {
     if (v < n) return `${v} ${unit}${v === 1 ? '' : 's'} ago`;
     v = Math.floor(v / n);
   }
-  return iso;
+  return typeof when === 'string' ? when : when.toISOString();
 }

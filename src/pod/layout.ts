@@ -23,6 +23,12 @@ export type PodState =
 
 /** The pod manifest (JSON, schema `PodManifest`), written by stage0 while preparing. */
 export const POD_MANIFEST = 'pod';
+/**
+ * What `rkt list` shows of the pod that does not change once it is prepared (JSON: `created`, and each app's
+ * `name`, `image` name and Image `id`), written beside the pod manifest: a listing reads it instead of `created`
+ * and the whole manifest. A pod prepared by an rkt before 2026-12 has none.
+ */
+export const LISTING_FILE = 'list.json';
 /** RFC 3339 timestamps, one line each: pod directory created, stage1 started, pod seen exited. */
 export const CREATED_FILE = 'created';
 export const STARTED_FILE = 'started';

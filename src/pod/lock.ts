@@ -104,10 +104,11 @@ function onlyReadersHold(fd: number): boolean {
  * `/proc/locks` instead costs an RCU grace period in the kernel (its reader takes the lock table's percpu
  * rwsem for writing), 5–40 ms on these machines, more than all of a `rkt status`. A concurrent `tryLockFd`
  * refused by this instant's shared lock tries again (see there). Throws the fs error (ENOENT if `dir` is
- * gone) for the caller to wrap with its context.
+ * gone, ENOTDIR or ELOOP if it is not a directory: a symbolic link is not followed) for the caller to wrap
+ * with its context.
  */
 export function isLocked(dir: string): boolean {
-  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
   try {
     return !flockFd(fd, 'shared');
   } finally {

@@ -4,13 +4,14 @@
  * state, takes the lock, renames and fsyncs both parent directories, so a crash leaves the pod in the old
  * state or the new one, never in between.
  */
-import { chmodSync, fstatSync, lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
+import { chmodSync, existsSync, fstatSync, lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { RktError, describe, isErrno } from '../common/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from '../common/fs-atomic.js';
 import {
   CREATED_FILE,
   EXITED_FILE,
+  LISTING_FILE,
   PID_FILE,
   POD_DIRS,
   STARTED_FILE,
@@ -120,6 +121,55 @@ export async function readPodJson(file: string, optional: boolean): Promise<unkn
   }
 }
 
+/** One app of a pod as `rkt list` shows it: its name, its image's name ('' if the manifest gives none) and Image ID. */
+export interface ListedApp { readonly name: string; readonly image: string; readonly id: string }
+
+/** A pod's `list.json` (LISTING_FILE): when it was created and its apps. */
+export interface PodListing { readonly created: Date; readonly apps: readonly ListedApp[] }
+
+/** The text of a pod's `list.json`. */
+export function podListingText(l: PodListing): string {
+  return `${JSON.stringify({ created: l.created.toISOString(), apps: l.apps.map((a) => ({ name: a.name, image: a.image, id: a.id })) })}\n`;
+}
+
+/**
+ * The `list.json` of the pod in `dir`, or undefined if it has none (not prepared yet, or prepared by an rkt
+ * before 2026-12: the caller reads `created` and the pod manifest instead). One that cannot be read is EPODREAD;
+ * one that is not what podListingText writes, EPODCORRUPT naming what is wrong.
+ */
+export function readPodListing(dir: string): PodListing | undefined {
+  const file = `${dir}/${LISTING_FILE}`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
+  }
+  const bad = (what: string) => new RktError('EPODCORRUPT', `${file} is corrupt: ${what}`);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw bad(describe(err));
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not a JSON object');
+  const { created, apps } = v as Record<string, unknown>;
+  const date = typeof created === 'string' && RFC3339.test(created) ? new Date(created) : undefined;
+  if (date === undefined || Number.isNaN(date.getTime())) throw bad('"created" is not an RFC 3339 timestamp');
+  if (!Array.isArray(apps)) throw bad('"apps" is not a list');
+  const out: ListedApp[] = [];
+  for (const a of apps as unknown[]) {
+    const o = typeof a === 'object' && a !== null ? (a as Record<string, unknown>) : {};
+    const { name, image, id } = o;
+    if (typeof name !== 'string' || name === '' || typeof image !== 'string' || typeof id !== 'string' || id === '') {
+      throw bad('an app is not {"name", "image", "id"} strings');
+    }
+    out.push({ name, image, id });
+  }
+  return { created: date, apps: out };
+}
+
 /** The pod's PID 1 (host pid namespace) from `<dir>/pid`, or undefined if not (yet) written. */
 export async function readPid(dir: string): Promise<number | undefined> {
   return readPidSync(dir);
@@ -188,26 +238,6 @@ function statDirSync(dir: string): BigIntStats | undefined {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw new RktError('EPODREAD', `cannot stat ${dir}: ${describe(err)}`, { cause: err });
   }
-}
-
-/** What tells a directory apart (for the lock test and "has it moved"): its device and inode numbers. */
-interface DirId { readonly dev: bigint; readonly ino: bigint }
-
-/**
- * `statDirSync`, but only the directory's identity, from a plain stat where its numbers are exact (a bigint stat
- * allocates some twenty BigInts per call, which for `rkt list` of a thousand pods is most of its garbage).
- */
-function idOfDir(dir: string): DirId | undefined {
-  let st;
-  try {
-    st = lstatSync(dir, { throwIfNoEntry: false });
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw new RktError('EPODREAD', `cannot stat ${dir}: ${describe(err)}`, { cause: err });
-  }
-  if (st === undefined || !st.isDirectory()) return undefined;
-  if (Number.isSafeInteger(st.ino) && Number.isSafeInteger(st.dev)) return { dev: BigInt(st.dev), ino: BigInt(st.ino) };
-  return statDirSync(dir);
 }
 
 /** `statDirSync` for the asynchronous paths. */
@@ -306,34 +336,34 @@ export async function listPods(dataDir: string, details: readonly PodDetail[] = 
       seen.set(uuid, dirState);
     }
   }
-  // Every pod is stat'ed, then its lock tested and its files read, then it is stat'ed again: the lock and the
-  // files are those of the pod in the state it was seen in before and after (as in stateIn). A pod that moved or
-  // vanished in between is followed the usual way (infoFrom). Synchronous reads, in one pass: for a thousand
-  // pods, promises per file cost more than the reads (see readLine).
+  // Each pod's lock is tested (which opens its directory: it was there), its files read, and then it is checked
+  // to be there still: the lock and the files are those of the pod in the state it was seen in before and after.
+  // (A path names one directory for good: a pod's UUID is its own, and a pod never comes back to a directory it
+  // left. So being there twice is all stateIn's two stats tell.) A pod that moved or vanished in between is
+  // followed the usual way (infoFrom). Synchronous reads, in one pass: for a thousand pods, promises per file
+  // cost more than the reads (see readLine).
   // podDir, with the state directories' paths normalized once (the names are checked uuids: nothing to normalize).
   const stateDirs = new Map(POD_DIRS.map((d) => [d, podStateDir(dataDir, d)]));
-  const entries = [...seen].map(([uuid, dirState]) => ({ uuid, dirState, dir: `${stateDirs.get(dirState) ?? ''}/${uuid}` }));
   const want = new Set(details);
   const out: PodInfo[] = [];
-  for (const e of entries) {
-    const st = idOfDir(e.dir);
-    const fast = st === undefined ? undefined : readListed(e.uuid, e.dirState, e.dir, st, want);
-    const info = fast ?? (await infoFrom(dataDir, e.uuid, e.dirState));
+  for (const [uuid, dirState] of seen) {
+    const dir = `${stateDirs.get(dirState) ?? ''}/${uuid}`;
+    const info = readListed(uuid, dirState, dir, want) ?? (await infoFrom(dataDir, uuid, dirState));
     if (info !== undefined) out.push(info);
   }
   return out;
 }
 
 /**
- * A pod just stat'ed (`st`): its state and the `want`ed files, or undefined if it has moved or gone since (the
- * caller follows it).
+ * The pod in `dir`: its state and the `want`ed files, or undefined if it is not there, or not only there from
+ * before its lock was tested to after its files were read (the caller follows it), or not a directory.
  */
-function readListed(uuid: string, dirState: PodDirState, dir: string, st: DirId, want: ReadonlySet<PodDetail>): PodInfo | undefined {
+function readListed(uuid: string, dirState: PodDirState, dir: string, want: ReadonlySet<PodDetail>): PodInfo | undefined {
   let locked: boolean;
   try {
     locked = isLocked(dir);
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP')) return undefined;
     throw new RktError('EPODREAD', `cannot check the lock of pod ${uuid}: ${describe(err)}`, { cause: err });
   }
   const created = want.has('created') ? readTimestampSync(dir, CREATED_FILE) : undefined;
@@ -341,8 +371,7 @@ function readListed(uuid: string, dirState: PodDirState, dir: string, st: DirId,
   const exited = want.has('exited') ? readTimestampSync(dir, EXITED_FILE) : undefined;
   const pid = want.has('pid') ? readPidSync(dir) : undefined;
   const appStatuses = want.has('appStatuses') ? readAppStatusesSync(dir) : new Map<string, number>();
-  const again = idOfDir(dir);
-  if (again === undefined || again.ino !== st.ino || again.dev !== st.dev) return undefined;
+  if (!existsSync(dir)) return undefined;
   return { uuid, state: stateOf(dirState, locked), dir, locked, created, started, exited, pid, appStatuses };
 }
 

@@ -10,6 +10,7 @@ import { describe, isErrno, RktError } from '../common/errors.js';
 import { writeFileAtomicSync } from '../common/fs-atomic.js';
 import { serializePodManifest, type PodManifest } from '../image/pod-manifest.js';
 import * as layout from '../pod/layout.js';
+import { podListingText, readTimestamp } from '../pod/pods.js';
 import { renderPodUnits, type AppUnitSpec } from '../stage1/units.js';
 import type { InsecureCheck } from '../common/options.js';
 import type { LayeredRoot, RootLookup, StackLayer } from '../store/oci-lowers.js';
@@ -262,6 +263,12 @@ export async function planPodLayout(i: LayoutInput): Promise<{ steps: LayoutStep
     { op: 'writeAtomic', path: path.join(pod, OPTIONS_FILE), content: JSON.stringify(i.options, null, 1) + '\n', mode: 0o644 },
     { op: 'writeAtomic', path: path.join(pod, layout.POD_MANIFEST), content: serializePodManifest(manifest, true) + '\n', mode: 0o644 },
   );
+  // What rkt list shows, after the manifest it is taken from (a pod without it is listed from the manifest).
+  const created = await readTimestamp(pod, layout.CREATED_FILE);
+  if (created !== undefined) {
+    const listed = manifest.apps.map((a) => ({ name: a.name, image: a.image.name ?? '', id: a.image.id }));
+    steps.push({ op: 'writeAtomic', path: path.join(pod, layout.LISTING_FILE), content: podListingText({ created, apps: listed }), mode: 0o644 });
+  }
   return { steps, apps, notes };
 }
 

@@ -50,3 +50,29 @@ test('rkt list validates each pod manifest: a damaged one is warned about and it
   t.is(full.exitCode, 0, full.stderr);
   t.deepEqual(full.stdout.split('\n')[0]?.split('\t').map((c) => c.trim()), [GOOD, 'example.com/web', ID], '--full prints the whole Image ID');
 });
+
+test("rkt list reads a pod's created time and apps from its list.json; a damaged one is warned about and the pod listed from its manifest", async (t) => {
+  const { dir, cleanup } = tempDir('rkt-list-');
+  t.teardown(cleanup);
+  const pod = (uuid: string, listing: string | undefined) => {
+    const d = path.join(dir, 'pods', 'exited-garbage', uuid);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(path.join(d, 'pod'), JSON.stringify({ acKind: 'PodManifest', acVersion: '0.8.11', apps: [{ name: 'web', image: { name: 'example.com/web', id: ID, labels: [] } }] }));
+    writeFileSync(path.join(d, 'created'), '2026-11-01T09:00:00Z\n');
+    if (listing !== undefined) writeFileSync(path.join(d, 'list.json'), listing);
+    return path.join(d, 'list.json');
+  };
+  // Where list.json and the manifest disagree (never, as rkt writes them), what is shown says which was read.
+  pod(GOOD, JSON.stringify({ created: '2026-11-20T10:00:00.000Z', apps: [{ name: 'listed', image: 'example.com/listed', id: ID }] }));
+  const damaged = pod(BAD_NAME, '{"created": "2026-11-20T10:00:00.000Z"}');
+  pod(TRUNCATED, undefined);
+
+  const r = await rkt([`--dir=${dir}`, 'list', '--no-legend', '--full', '--fields=uuid,app,image,created']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.deepEqual(r.stdout.trimEnd().split('\n').map((l) => l.split('\t').map((c) => c.trim())), [
+    [GOOD, 'listed', 'example.com/listed', ID, '2026-11-20T10:00:00.000Z'],
+    [BAD_NAME, 'web', 'example.com/web', ID, '2026-11-01T09:00:00.000Z'],
+    [TRUNCATED, 'web', 'example.com/web', ID, '2026-11-01T09:00:00.000Z'],
+  ]);
+  t.is(r.stderr, `rkt: warning: pod ${BAD_NAME}: ${damaged} is corrupt: "apps" is not a list: listing it from its pod manifest\n`);
+});

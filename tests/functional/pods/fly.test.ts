@@ -372,6 +372,7 @@ podTest(title('while running: status (pid = the app\'s process), list, enter (th
   t.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), '/bin/sleep\u000086400\u0000');
   const list = await env.r(['list', '--no-legend']);
   t.regex(list.stdout, new RegExp(`^${uuid.slice(0, 8)}\\s+sleeper\\s+example.com/fly\\s+running`, 'm'));
+  t.like(JSON.parse(readFileSync(path.join(env.data, 'pods', 'run', uuid, 'list.json'), 'utf8')), { created: m.get('created'), apps: [{ name: 'sleeper', image: 'example.com/fly' }] }, 'a fly pod has its list.json too');
   const enter = await env.r(['enter', uuid, '/bin/sh', '-c', 'cat /marker /v/seen; echo $AC_APP_NAME']);
   t.is(enter.exitCode, 0, enter.stderr);
   t.is(enter.stdout, 'from the image\nin the volume\nsleeper\n');

@@ -1,5 +1,5 @@
 // rkt status and rkt list, as a user reads them: key=value lines, JSON, waiting, and the pod table.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { podEnv, podTest, sharedImage, statusMap, title, waitRunning, UUID_RE, type PodEnv } from '../../lib/pods.js';
 
@@ -86,6 +86,10 @@ podTest(title('a running pod: status fields, --format=json, --wait=1s times out 
   t.is(frow[5], m.get('created'));
   t.is(frow[6], m.get('started'));
   t.is((await env.r(['list', '--full'])).stdout.split('\n')[0]?.split(/\t/).map((c) => c.trim())[3], 'IMAGE ID');
+  // What list showed of the pod's creation and apps, it read from the pod's list.json, written at prepare.
+  t.deepEqual(JSON.parse(readFileSync(path.join(env.data, 'pods', 'run', uuid, 'list.json'), 'utf8')), {
+    created: m.get('created'), apps: [{ name: 'longrun', image: 'example.com/busybox', id: frow[3] }],
+  });
 
   const lj = await env.r(['list', '--format=json']);
   t.is(lj.exitCode, 0, lj.stderr);

@@ -14,8 +14,8 @@ import { RktError } from '../../../src/common/errors.js';
 import { podDir, type PodDirState, type PodState } from '../../../src/pod/layout.js';
 import { closePodDir, isLocked, openPodDir } from '../../../src/pod/lock.js';
 import {
-  createEmbryo, getPod, listPods, readUuidFile, removePodDir, toExitedGarbage, toGarbage, toPrepare, toPrepared, toRun,
-  writeTimestamp, writeUuidFile,
+  createEmbryo, getPod, listPods, podListingText, readPodListing, readUuidFile, removePodDir, toExitedGarbage, toGarbage,
+  toPrepare, toPrepared, toRun, writeTimestamp, writeUuidFile,
 } from '../../../src/pod/pods.js';
 
 const flockSkip = spawnSync('flock', ['--version'], { stdio: 'ignore' }).error === undefined
@@ -381,6 +381,43 @@ lockTest(title('a pod file that cannot be read is EPODREAD naming it; a pod whos
   const err = await t.throwsAsync(listPods(data), { instanceOf: RktError });
   t.is(err?.code, 'EPODREAD');
   t.is(err?.message, `cannot read ${path.join(dir, 'started')}: EISDIR: illegal operation on a directory, read`);
+});
+
+test("a pod's list.json reads back as written; none is undefined; a damaged one is EPODCORRUPT saying what is wrong", async (t) => {
+  const dir = await dataDir(t);
+  t.is(readPodListing(dir), undefined, 'a pod without list.json (prepared by an earlier rkt)');
+  const id = `sha512-${'ab'.repeat(64)}`;
+  const listing = { created: new Date('2026-12-02T11:00:00.250Z'), apps: [{ name: 'web', image: 'example.com/web', id }, { name: 'db', image: '', id }] };
+  await fs.writeFile(path.join(dir, 'list.json'), podListingText(listing));
+  t.deepEqual(readPodListing(dir), listing);
+  const file = path.join(dir, 'list.json');
+  for (const [text, what] of [
+    ['{"created": "2026-12-02T11:00:00Z", "apps": [', undefined], // (JSON.parse's words, which differ between Node versions)
+    ['[]', 'not a JSON object'],
+    ['{"apps": []}', '"created" is not an RFC 3339 timestamp'],
+    ['{"created": "yesterday", "apps": []}', '"created" is not an RFC 3339 timestamp'],
+    ['{"created": "2026-12-02T11:00:00Z"}', '"apps" is not a list'],
+    ['{"created": "2026-12-02T11:00:00Z", "apps": [{"name": "web", "image": "x"}]}', 'an app is not {"name", "image", "id"} strings'],
+    ['{"created": "2026-12-02T11:00:00Z", "apps": ["web"]}', 'an app is not {"name", "image", "id"} strings'],
+  ] as const) {
+    await fs.writeFile(file, text);
+    const err = t.throws(() => readPodListing(dir), { instanceOf: RktError });
+    t.is(err?.code, 'EPODCORRUPT', text);
+    const message = err?.message ?? '';
+    t.true(message.startsWith(`${file} is corrupt: `), message);
+    if (what !== undefined) t.is(message, `${file} is corrupt: ${what}`);
+  }
+  await fs.rm(file);
+  await fs.mkdir(file);
+  t.throws(() => readPodListing(dir), { instanceOf: RktError, code: 'EPODREAD', message: `cannot read ${file}: EISDIR: illegal operation on a directory, read` });
+});
+
+lockTest(title('listPods leaves out what is not a pod directory: a file or a symbolic link named like a pod'), async (t) => {
+  const data = await dataDir(t);
+  const real = await podByHand(data, 'run', '11111111-1111-4111-8111-111111111111');
+  await fs.writeFile(path.join(path.dirname(real), '22222222-2222-4222-8222-222222222222'), 'not a pod\n');
+  await fs.symlink(real, path.join(path.dirname(real), '33333333-3333-4333-8333-333333333333'));
+  t.deepEqual((await listPods(data)).map((p) => [p.uuid, p.state]), [['11111111-1111-4111-8111-111111111111', 'exited']]);
 });
 
 // UUIDs that share prefixes: a and b share "3f2a", c is alone under "9".

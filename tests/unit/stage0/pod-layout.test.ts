@@ -54,6 +54,18 @@ test('the plan is data: nothing is written until it is applied', async (t) => {
   t.deepEqual(paths(steps, 'writeAtomic'), [path.join(pod, 'options.json'), path.join(pod, 'pod')], 'the records come last');
 });
 
+test("with the pod's created time on disk, the plan writes list.json last: that time and each app's name, image name and ID", async (t) => {
+  const f = fixture(t);
+  const pod = path.join(f.root, 'pod');
+  writeFileSync(path.join(pod, 'created'), '2026-11-20T10:00:00.000Z\n');
+  const { steps } = await planPodLayout(f.input());
+  t.deepEqual(paths(steps, 'writeAtomic'), [path.join(pod, 'options.json'), path.join(pod, 'pod'), path.join(pod, 'list.json')]);
+  const listing = steps.find((s) => s.op === 'writeAtomic' && s.path === path.join(pod, 'list.json'));
+  t.deepEqual(JSON.parse(listing !== undefined && 'content' in listing ? String(listing.content) : 'null'), {
+    created: '2026-11-20T10:00:00.000Z', apps: [{ name: 'web', image: 'example.com/web', id: IMAGE }],
+  });
+});
+
 const asRoot = process.getuid?.() === 0 ? test : test.skip;
 
 asRoot(`applying the plan makes the pod tree: ACE files, mount points, units, records${process.getuid?.() === 0 ? '' : ' (skipped: needs root to chown)'}`, async (t) => {
