@@ -465,8 +465,11 @@ function ensureStateDir(dataDir: string, dirState: PodDirState): void {
  * Create a new pod in `embryo/` with a fresh UUID: the directory (mode 0750), its `uuid` and `created` files.
  * The pod is returned locked through `lockFd` (from `openPodDir`): keep it open through `toPrepare`,
  * `toPrepared`/`toRun` — the lock follows the directory through renames — and close it (or hand it to stage1).
+ * With `durable` false (the pod of a foreground `rkt run`, which a crash ends anyway) its directory entry is not
+ * fsynced, nor are its moves (`toPrepare`, `toRun`): a crash may leave it in embryo/, prepare/ or run/, where gc
+ * collects it (an abandoned embryo, an aborted prepare, an exited pod).
  */
-export async function createEmbryo(dataDir: string): Promise<{ uuid: string; dir: string; lockFd: number }> {
+export async function createEmbryo(dataDir: string, durable = true): Promise<{ uuid: string; dir: string; lockFd: number }> {
   ensureStateDir(dataDir, 'embryo');
   for (let attempt = 0; ; attempt++) {
     const uuid = newPodUuid();
@@ -487,7 +490,7 @@ export async function createEmbryo(dataDir: string): Promise<{ uuid: string; dir
       // (Not fsynced, as the timestamps: the directory's name says the UUID too.)
       writeFileAtomicSync(path.join(dir, UUID_FILE), `${uuid}\n`, 0o644, false);
       writeTimestampSync(dir, CREATED_FILE, new Date());
-      fsyncDirSync(path.dirname(dir));
+      if (durable) fsyncDirSync(path.dirname(dir));
     } catch (err) {
       if (lockFd !== undefined) closePodDir(lockFd);
       rmSync(dir, { recursive: true, force: true });
@@ -505,7 +508,8 @@ function wrongState(uuid: string, state: PodState | 'gone', wanted: readonly Pod
 /**
  * Move pod `uuid` from one of the `wanted` states to `pods/<to>/`: check the state, take the lock (through the
  * caller's `lockFd`, which keeps it, or through a descriptor of our own, closed afterwards), check that the pod
- * did not move meanwhile, rename, fsync both parents. Returns the new directory.
+ * did not move meanwhile, rename, fsync both parents (unless not `durable`: see createEmbryo). Returns the new
+ * directory.
  */
 async function transition(
   dataDir: string,
@@ -513,6 +517,7 @@ async function transition(
   wanted: readonly PodState[],
   to: PodDirState,
   lockFd: number | undefined,
+  durable = true,
 ): Promise<string> {
   // Holding the pod's lock already (run, prepare), we know it is locked: no need to test it.
   const loc = await locate(dataDir, uuid, 0, lockFd !== undefined && holdsLock(lockFd));
@@ -542,8 +547,10 @@ async function transition(
     const dest = podDir(dataDir, to, uuid);
     try {
       renameSync(loc.dir, dest);
-      fsyncDirSync(path.dirname(loc.dir));
-      fsyncDirSync(path.dirname(dest));
+      if (durable) {
+        fsyncDirSync(path.dirname(loc.dir));
+        fsyncDirSync(path.dirname(dest));
+      }
     } catch (err) {
       throw new RktError('EPODMOVE', `cannot move pod ${uuid} from ${loc.dirState} to ${to}: ${describe(err)}`, { cause: err });
     }
@@ -553,9 +560,12 @@ async function transition(
   }
 }
 
-/** embryo → prepare. `lockFd` is the one from `createEmbryo`; it keeps the lock (the pod is now preparing). */
-export async function toPrepare(dataDir: string, uuid: string, lockFd: number): Promise<string> {
-  return transition(dataDir, uuid, ['embryo'], 'prepare', lockFd);
+/**
+ * embryo → prepare. `lockFd` is the one from `createEmbryo`; it keeps the lock (the pod is now preparing).
+ * `durable` as given to createEmbryo.
+ */
+export async function toPrepare(dataDir: string, uuid: string, lockFd: number, durable = true): Promise<string> {
+  return transition(dataDir, uuid, ['embryo'], 'prepare', lockFd, durable);
 }
 
 /** prepare (locked through `lockFd`) → prepared. Close `lockFd` afterwards: a prepared pod is not locked. */
@@ -568,8 +578,8 @@ export async function toPrepared(dataDir: string, uuid: string, lockFd: number):
  * (`rkt run`, which holds the lock since `createEmbryo`). On return the pod is running for as long as `lockFd`
  * (or a copy of it handed to stage1) stays open; closing every copy makes it exited.
  */
-export async function toRun(dataDir: string, uuid: string, lockFd: number): Promise<string> {
-  return transition(dataDir, uuid, ['prepared', 'preparing'], 'run', lockFd);
+export async function toRun(dataDir: string, uuid: string, lockFd: number, durable = true): Promise<string> {
+  return transition(dataDir, uuid, ['prepared', 'preparing'], 'run', lockFd, durable);
 }
 
 /**
@@ -609,6 +619,21 @@ export async function toExitedGarbage(dataDir: string, uuid: string): Promise<st
  */
 export async function toGarbage(dataDir: string, uuid: string): Promise<string> {
   return transition(dataDir, uuid, ['aborted-prepare', 'prepared'], 'garbage', undefined);
+}
+
+/**
+ * How long an embryo may go unlocked before gc takes it for abandoned. An embryo is locked within microseconds
+ * of its mkdir and leaves embryo/ within milliseconds; one left there is a pod whose rkt died (or whose machine
+ * crashed) while creating it.
+ */
+export const EMBRYO_ABANDONED_MS = 10 * 60_000;
+
+/**
+ * embryo, not locked → garbage, for `rkt gc` (which decides whether it is abandoned: unlocked and older than
+ * EMBRYO_ABANDONED_MS). The lock is taken for the rename, so a pod whose creator holds it is refused.
+ */
+export async function abandonedEmbryoToGarbage(dataDir: string, uuid: string): Promise<string> {
+  return transition(dataDir, uuid, ['embryo'], 'garbage', undefined);
 }
 
 /** Decode the octal escapes (`\040`) of a path in /proc/self/mountinfo. */

@@ -1,6 +1,6 @@
 /** Acting on existing pods: stop, enter, remove, collect garbage. */
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, isErrno, RktError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
@@ -124,7 +124,8 @@ export interface GcReport { readonly marked: string[]; readonly removed: string[
 
 /**
  * Garbage-collect pods: exited pods are marked (moved to exited-garbage); marked pods older than the grace
- * period, aborted prepares and expired prepared pods are removed. A running pod is never touched.
+ * period, aborted prepares, expired prepared pods and abandoned embryos (unlocked, older than
+ * EMBRYO_ABANDONED_MS) are removed. A running pod is never touched.
  */
 export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => void, now = Date.now()): Promise<GcReport> {
   const report: GcReport = { marked: [], removed: [], failed: [] };
@@ -174,6 +175,9 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
           dir = p.state === 'garbage' ? p.dir : await pods.toGarbage(dataDir, p.uuid);
         } else if (p.state === 'prepared' && p.created !== undefined && now - p.created.getTime() >= o.expirePreparedMs) {
           dir = await pods.toGarbage(dataDir, p.uuid);
+        } else if (p.state === 'embryo' && !p.locked && now - (p.created?.getTime() ?? dirMtime(p.dir)) >= pods.EMBRYO_ABANDONED_MS) {
+          // A pod whose rkt died while creating it (a crash, a kill): no rkt will ever move it on.
+          dir = await pods.abandonedEmbryoToGarbage(dataDir, p.uuid);
         }
         if (dir === undefined) continue;
         await cleanSystemd(p.uuid);
@@ -192,6 +196,15 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
     bus?.close();
   }
   return report;
+}
+
+/** When directory `dir` last changed (ms), or now if it is gone: the age of an embryo without a `created` file. */
+function dirMtime(dir: string): number {
+  try {
+    return statSync(dir).mtimeMs;
+  } catch {
+    return Date.now();
+  }
 }
 
 /**

@@ -178,10 +178,10 @@ async function preparePod(plan: PodPlan, env: Stage0Env, run?: RunOptions): Prom
   const netReq = { ...(netPlan.kind === 'cni' ? { net: 'pod' as const, netPlan } : { net: netPlan.kind }), ...await etcFiles(plan.dns) };
   // Asked before the pod exists: no service running is an error that leaves nothing behind.
   const identity = plan.mdsRegister === true ? await (await import('./mds-register.js')).newPodIdentity(netPlan) : undefined;
-  const embryo = await pods.createEmbryo(env.globals.dir);
+  const embryo = await pods.createEmbryo(env.globals.dir, req.ephemeral !== true);
   trace('pod created');
   try {
-    const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
+    const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd, req.ephemeral !== true);
     if (identity !== undefined) await (await import('./mds-register.js')).savePodIdentity(dir, identity);
     const mdsReq = identity !== undefined ? { metadataUrl: identity.url } : {};
     const { options } = await layOutPod(store, env.globals, dir, embryo.uuid, manifest, { ...req, ...netReq, ...mdsReq }, env.warn);
@@ -208,10 +208,10 @@ async function prepareFlyPod(plan: PodPlan, req: PodRequest, store: Store, stage
   const manifest = await buildPodManifest(store, env.globals, req, env.progress);
   fly.checkFlyManifest(manifest);
   trace('images resolved, pod manifest built');
-  const embryo = await pods.createEmbryo(env.globals.dir);
+  const embryo = await pods.createEmbryo(env.globals.dir, req.ephemeral !== true);
   trace('pod created');
   try {
-    const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd);
+    const dir = await pods.toPrepare(env.globals.dir, embryo.uuid, embryo.lockFd, req.ephemeral !== true);
     const { options, spec } = await fly.layOutFlyPod(store, env.globals, dir, embryo.uuid, manifest, req, stage1, env.warn);
     trace('pod tree laid out');
     if (plan.uuidFileSave !== undefined) await pods.writeUuidFile(plan.uuidFileSave, embryo.uuid);
@@ -298,7 +298,8 @@ export async function run(plan: PodPlan, o: RunOptions, env: Stage0Env): Promise
   const p = await preparePod(plan, env, o);
   let dir: string;
   try {
-    dir = await pods.toRun(env.globals.dir, p.uuid, p.lockFd);
+    // (Not fsynced: this pod is rkt run's own, see preparePod.)
+    dir = await pods.toRun(env.globals.dir, p.uuid, p.lockFd, false);
   } catch (err) {
     closePodDir(p.lockFd);
     throw err;

@@ -1,7 +1,8 @@
 // rkt gc and rkt rm: exited pods are marked, then removed after the grace period; running pods are never
 // touched; and a pod whose rkt run was killed keeps running, then is collected once it ends.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { closePodDir, openPodDir, tryLockFd } from '../../../src/pod/lock.js';
 import { podEnv, podPath, podTest, sharedImage, statusMap, title, waitRunning } from '../../lib/pods.js';
 
 const busybox = sharedImage();
@@ -100,4 +101,37 @@ podTest(title('rkt run killed with SIGKILL: the pod keeps running, is listed run
   t.deepEqual(await listStates(env.r), {});
   t.false(existsSync(podPath(env, 'run', uuid)));
   t.false(existsSync(podPath(env, 'exited-garbage', uuid)));
+});
+
+podTest(title('gc collects an abandoned embryo (unlocked, ten minutes old or more), not a fresh one, nor one its creator holds'), async (t) => {
+  const env = await podEnv(t);
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  const embryo = (uuid: string, created: Date | undefined) => {
+    const dir = podPath(env, 'embryo', uuid);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'uuid'), `${uuid}\n`);
+    if (created !== undefined) writeFileSync(path.join(dir, 'created'), `${created.toISOString()}\n`);
+    return dir;
+  };
+  const old = '0e000000-0000-4000-8000-000000000001';
+  const oldNoCreated = '0e000000-0000-4000-8000-000000000002';
+  const fresh = '0e000000-0000-4000-8000-000000000003';
+  const held = '0e000000-0000-4000-8000-000000000004';
+  embryo(old, hourAgo);
+  utimesSync(embryo(oldNoCreated, undefined), hourAgo, hourAgo); // its rkt died before writing created
+  embryo(fresh, new Date());
+  const fd = openPodDir(embryo(held, hourAgo)); // a creator, alive, holding the lock
+  t.teardown(() => closePodDir(fd));
+  t.true(await tryLockFd(fd));
+
+  const gc = await env.r(['gc', '--grace-period=0s']);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.deepEqual(gc.stderr.trimEnd().split('\n').sort(), [`garbage collecting pod ${old}`, `garbage collecting pod ${oldNoCreated}`]);
+  for (const uuid of [old, oldNoCreated]) {
+    t.false(existsSync(podPath(env, 'embryo', uuid)), uuid);
+    t.false(existsSync(podPath(env, 'garbage', uuid)), uuid);
+  }
+  t.true(existsSync(podPath(env, 'embryo', fresh)), 'a fresh embryo is being created');
+  t.true(existsSync(podPath(env, 'embryo', held)), 'a locked one has its creator');
+  t.deepEqual(await listStates(env.r), { [fresh]: 'embryo', [held]: 'embryo' });
 });
