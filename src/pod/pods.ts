@@ -1,8 +1,8 @@
 /**
  * Pods on disk: listing and resolving them, creating them, and moving them from state to state. A pod's state
  * is the directory it is in plus whether its lock is held (README.md). Every transition checks the current
- * state, takes the lock, renames and fsyncs both parent directories, so a crash leaves the pod in the old
- * state or the new one, never in between.
+ * state, takes the lock, renames and fsyncs both parent directories (but for a foreground rkt run's own pod,
+ * see createEmbryo), so a crash leaves the pod in the old state or the new one, never in between.
  */
 import { chmodSync, existsSync, fstatSync, lstatSync, mkdirSync, promises as fs, readdirSync, readFileSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
