@@ -51,7 +51,7 @@ function flockFd(fd: number, mode: 'exclusive' | 'shared'): boolean {
  * `isLocked`), and how long it waits in between: a reader holds its shared lock for the few microseconds of one
  * flock(2) and close(2); one held through all the tries is not a reader's, and counts as held.
  */
-const READER_RETRIES = 100;
+const READER_RETRIES = 250;
 const READER_WAIT_MS = 2;
 
 /**
