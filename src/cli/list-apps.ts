@@ -5,7 +5,6 @@
  */
 import { Field, ObjectReader, readAcIdentifier, readAcName, readImageId, readNamedList, type Reader } from '../image/names.js';
 import { parseJson, readAcKind, readAcVersion } from '../image/manifest.js';
-
 import type { ListedApp } from '../pod/pods.js';
 
 const readListedApp: Reader<ListedApp> = (value, at) => {

@@ -175,7 +175,7 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
           dir = p.state === 'garbage' ? p.dir : await pods.toGarbage(dataDir, p.uuid);
         } else if (p.state === 'prepared' && p.created !== undefined && now - p.created.getTime() >= o.expirePreparedMs) {
           dir = await pods.toGarbage(dataDir, p.uuid);
-        } else if (p.state === 'embryo' && !p.locked && now - (p.created?.getTime() ?? dirMtime(p.dir)) >= pods.EMBRYO_ABANDONED_MS) {
+        } else if (p.state === 'embryo' && !p.locked && now - (p.created?.getTime() ?? dirMtime(p.dir, now)) >= pods.EMBRYO_ABANDONED_MS) {
           // A pod whose rkt died while creating it (a crash, a kill): no rkt will ever move it on.
           dir = await pods.abandonedEmbryoToGarbage(dataDir, p.uuid);
         }
@@ -198,12 +198,12 @@ export async function gcPods(dataDir: string, o: GcOptions, log: (m: string) => 
   return report;
 }
 
-/** When directory `dir` last changed (ms), or now if it is gone: the age of an embryo without a `created` file. */
-function dirMtime(dir: string): number {
+/** When directory `dir` last changed (ms), or `now` if it is gone: the age of an embryo without a `created` file. */
+function dirMtime(dir: string, now: number): number {
   try {
     return statSync(dir).mtimeMs;
   } catch {
-    return Date.now();
+    return now;
   }
 }
 
