@@ -107,6 +107,11 @@ function readTimestampSync(dir: string, name: TimestampName): Date | undefined {
  * again). With `optional`, a missing file is undefined. What the value must be is the caller's to check.
  */
 export async function readPodJson(file: string, optional: boolean): Promise<unknown> {
+  return readPodJsonSync(file, optional);
+}
+
+/** `readPodJson`, synchronously (`rkt list` reads one per pod). */
+function readPodJsonSync(file: string, optional: boolean): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -139,20 +144,9 @@ export function podListingText(l: PodListing): string {
  */
 export function readPodListing(dir: string): PodListing | undefined {
   const file = `${dir}/${LISTING_FILE}`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw new RktError('EPODREAD', `cannot read ${file}: ${describe(err)}`, { cause: err });
-  }
+  const v = readPodJsonSync(file, true);
+  if (v === undefined) return undefined;
   const bad = (what: string) => new RktError('EPODCORRUPT', `${file} is corrupt: ${what}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw bad(describe(err));
-  }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not a JSON object');
   const { created, apps } = v as Record<string, unknown>;
   const date = typeof created === 'string' && RFC3339.test(created) ? new Date(created) : undefined;
